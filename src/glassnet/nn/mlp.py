@@ -1,0 +1,35 @@
+"""MLP: the multilayer perceptron as a Sequential of Linear, activation and Dropout layers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import backend
+from .layers import ACTIVATIONS, Dropout, Linear, Sequential
+
+
+class MLP(Sequential):
+    """``sizes = [in, hidden..., out]``; activation and dropout after every layer but the last.
+
+    ReLU-like activations get He initialization, the others Glorot.
+    """
+
+    def __init__(self, sizes: list[int], activation: str = "relu", dropout: float = 0.0, *,
+                 dtype: str | None = None, xp: Any = None, rng: Any = None) -> None:
+        sizes = [int(s) for s in sizes]
+        if len(sizes) < 2:
+            raise ValueError(f"MLP needs at least [in, out] sizes, got {sizes}")
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"unknown activation {activation!r}; choose from {sorted(ACTIVATIONS)}")
+        rng = backend.get_rng(rng)
+        init = "he" if activation in ("relu", "leaky_relu", "gelu") else "glorot"
+        layers = []
+        for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+            last = i == len(sizes) - 2
+            layers.append(Linear(n_in, n_out, init="glorot" if last else init, dtype=dtype, xp=xp, rng=rng))
+            if not last:
+                layers.append(ACTIVATIONS[activation]())
+                if dropout > 0:
+                    layers.append(Dropout(dropout, rng=rng))
+        super().__init__(*layers)
+        self.sizes, self.activation, self.dropout = sizes, activation, dropout

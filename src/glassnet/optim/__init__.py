@@ -1,0 +1,10 @@
+"""Optimizers and learning-rate schedules."""
+
+from .adam import Adam, AdamW
+from .optimizer import Optimizer
+from .rmsprop import RMSprop
+from .schedules import CosineAnnealingLR, ExponentialLR, LRScheduler, ReduceLROnPlateau, StepLR
+from .sgd import SGD
+
+__all__ = ["SGD", "Adam", "AdamW", "CosineAnnealingLR", "ExponentialLR", "LRScheduler", "Optimizer",
+           "RMSprop", "ReduceLROnPlateau", "StepLR"]

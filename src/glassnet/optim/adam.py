@@ -1,0 +1,71 @@
+"""Adam and AdamW (decoupled weight decay), with PyTorch's update rule and bias correction."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any
+
+from .. import backend
+from ..tensor import Tensor
+from .optimizer import Optimizer
+
+
+class Adam(Optimizer):
+    r"""Adam (Kingma & Ba, 2015).
+
+    g = grad + weight_decay * p;  m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2;
+    p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps).
+    """
+
+    decoupled = False
+
+    def __init__(self, params: Iterable[Tensor], lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0.0, amsgrad: bool = False,
+                 flat: bool | None = None) -> None:
+        if not (0.0 <= betas[0] < 1.0 and 0.0 <= betas[1] < 1.0):
+            raise ValueError(f"Invalid beta parameters: {betas}")
+        if eps < 0:
+            raise ValueError(f"Invalid epsilon value: {eps}")
+        if weight_decay < 0:
+            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        self.betas, self.eps, self.weight_decay, self.amsgrad = tuple(betas), eps, weight_decay, amsgrad
+        self.state_names = ("exp_avg", "exp_avg_sq") + (("max_exp_avg_sq",) if amsgrad else ())
+        super().__init__(params, lr, flat)
+
+    def hyperparameters(self) -> dict[str, Any]:
+        return {"lr": self.lr, "betas": self.betas, "eps": self.eps, "weight_decay": self.weight_decay,
+                "amsgrad": self.amsgrad}
+
+    def _update(self, p: Any, g: Any, state: dict[str, Any], t: int) -> None:
+        b1, b2 = self.betas
+        if self.weight_decay:
+            if self.decoupled:
+                p *= 1.0 - self.lr * self.weight_decay
+            else:
+                g = g + self.weight_decay * p
+        m, v = state["exp_avg"], state["exp_avg_sq"]
+        m += (1.0 - b1) * (g - m)
+        v *= b2
+        v += (1.0 - b2) * (g * g)
+        if self.amsgrad:
+            vmax = state["max_exp_avg_sq"]
+            vmax[...] = backend.namespace(v).maximum(vmax, v)
+            v = vmax
+        denom = v ** 0.5
+        denom *= 1.0 / math.sqrt(1.0 - b2 ** t)
+        denom += self.eps
+        step = m / denom
+        step *= self.lr / (1.0 - b1 ** t)
+        p -= step
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter): p *= 1 - lr * weight_decay before the step."""
+
+    decoupled = True
+
+    def __init__(self, params: Iterable[Tensor], lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0.01, amsgrad: bool = False,
+                 flat: bool | None = None) -> None:
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, flat)

@@ -1,0 +1,135 @@
+"""Optimizer base: parameters, per-parameter state, flat buffers, zero_grad and state dicts.
+
+Subclasses define ``_update(p, g, state, t)``: the update rule, in place, on arrays. With NumPy
+parameters of one dtype the optimizer gathers all parameters, gradients and state into flat
+buffers (each parameter's ``.data`` and ``.grad`` become views into them) so that one step is a
+handful of whole-buffer operations instead of a handful per parameter.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+from .. import backend
+from ..tensor import Tensor
+
+
+class Optimizer:
+    """Holds the parameters, their state and the learning rate ``lr``; ``step()`` applies the rule."""
+
+    state_names: tuple[str, ...] = ()
+
+    def __init__(self, params: Iterable[Tensor], lr: float, flat: bool | None = None) -> None:
+        self.params = list(params)
+        if not self.params:
+            raise ValueError(f"{type(self).__name__} got an empty parameter list")
+        for i, p in enumerate(self.params):
+            if not isinstance(p, Tensor) or not p.requires_grad:
+                raise TypeError(f"parameter {i} is not a Tensor with requires_grad=True")
+        if lr < 0:
+            raise ValueError(f"Invalid learning rate: {lr}")
+        self.lr = float(lr)
+        self.t = 0
+        xp = self.params[0].xp
+        same_dtype = all(p.xp is xp and p.data.dtype == self.params[0].data.dtype for p in self.params)
+        self.flat = (backend.is_numpy(xp) and same_dtype) if flat is None else bool(flat and same_dtype)
+        self.state: list[dict[str, Any]] = [{} for _ in self.params]
+        if self.flat:
+            self._build_flat(xp)
+        else:
+            for p, st in zip(self.params, self.state):
+                for name in self.state_names:
+                    st[name] = xp.zeros_like(p.data)
+
+    def _build_flat(self, xp: Any) -> None:
+        dtype = self.params[0].data.dtype
+        total = sum(p.size for p in self.params)
+        self._flat_data = xp.zeros((total,), dtype=dtype)
+        self._flat_grad = xp.zeros((total,), dtype=dtype)
+        self._flat_state = {name: xp.zeros((total,), dtype=dtype) for name in self.state_names}
+        self._data_views, self._grad_views = [], []
+        start = 0
+        for p, st in zip(self.params, self.state):
+            stop = start + p.size
+            view = xp.reshape(self._flat_data[start:stop], p.shape)
+            view[...] = p.data
+            p.data = view
+            gview = xp.reshape(self._flat_grad[start:stop], p.shape)
+            if p.grad is not None:
+                gview[...] = p.grad
+            p.grad = gview
+            self._data_views.append(view)
+            self._grad_views.append(gview)
+            for name, buf in self._flat_state.items():
+                st[name] = xp.reshape(buf[start:stop], p.shape)
+            start = stop
+
+    def _relink(self) -> None:
+        """Bring back into the flat buffers any .data or .grad that was replaced since the last step."""
+        for p, view, gview in zip(self.params, self._data_views, self._grad_views):
+            if p.data is not view:
+                view[...] = p.data
+                p.data = view
+            if p.grad is not gview:
+                if p.grad is None:
+                    gview[...] = 0
+                else:
+                    gview[...] = p.grad
+                p.grad = gview
+
+    def zero_grad(self) -> None:
+        """Drop the gradients; with flat buffers they are zeroed in place instead (cheaper)."""
+        if self.flat:
+            self._relink()
+            self._flat_grad[...] = 0
+        else:
+            for p in self.params:
+                p.grad = None
+
+    def step(self) -> None:
+        """Apply one update to every parameter that has a gradient."""
+        self.t += 1
+        if self.flat:
+            self._relink()
+            self._update(self._flat_data, self._flat_grad, self._flat_state, self.t)
+            return
+        for p, st in zip(self.params, self.state):
+            if p.grad is not None:
+                self._update(p.data, p.grad, st, self.t)
+
+    def _update(self, p: Any, g: Any, state: dict[str, Any], t: int) -> None:
+        raise NotImplementedError
+
+    def hyperparameters(self) -> dict[str, Any]:
+        """The settings of this optimizer (plain Python values)."""
+        return {"lr": self.lr}
+
+    def state_dict(self) -> dict[str, Any]:
+        """Plain data: settings, step count and host copies of each parameter's state by position."""
+        return {
+            "hyperparameters": copy.deepcopy(self.hyperparameters()),
+            "t": self.t,
+            "state": {i: {k: np.array(backend.to_numpy(v), copy=True) for k, v in st.items()}
+                      for i, st in enumerate(self.state)},
+        }
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore settings and state; parameter shapes must match position by position."""
+        saved = state_dict["state"]
+        if len(saved) != len(self.params):
+            raise ValueError(f"optimizer state has {len(saved)} parameters, this optimizer has {len(self.params)}")
+        for i, p in enumerate(self.params):
+            entry = saved[i] if i in saved else saved[str(i)]
+            for name in self.state_names:
+                value = entry[name]
+                if tuple(np.shape(value)) != p.shape:
+                    raise ValueError(f"optimizer state {name!r} of parameter {i} has shape "
+                                     f"{tuple(np.shape(value))}, the parameter has {p.shape}")
+                self.state[i][name][...] = backend.asarray(value, like=p.data)
+        for key, value in state_dict["hyperparameters"].items():
+            setattr(self, key, tuple(value) if isinstance(value, list) else value)
+        self.t = int(state_dict["t"])

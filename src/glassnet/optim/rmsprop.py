@@ -1,0 +1,54 @@
+"""RMSprop: divide the gradient by a running root-mean-square of recent gradients (PyTorch's rule)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from ..tensor import Tensor
+from .optimizer import Optimizer
+
+
+class RMSprop(Optimizer):
+    r"""s = alpha * s + (1 - alpha) * g^2;  d = sqrt(s - m^2 if centered else s) + eps;
+    with momentum: b = momentum * b + g / d, p -= lr * b;  without: p -= lr * g / d.
+    """
+
+    def __init__(self, params: Iterable[Tensor], lr: float = 0.01, alpha: float = 0.99, eps: float = 1e-8,
+                 momentum: float = 0.0, weight_decay: float = 0.0, centered: bool = False,
+                 flat: bool | None = None) -> None:
+        for name, value in (("alpha", alpha), ("eps", eps), ("momentum", momentum), ("weight_decay", weight_decay)):
+            if value < 0:
+                raise ValueError(f"Invalid {name} value: {value}")
+        self.alpha, self.eps, self.momentum = alpha, eps, momentum
+        self.weight_decay, self.centered = weight_decay, centered
+        self.state_names = ("square_avg",) + (("momentum_buffer",) if momentum else ()) + (
+            ("grad_avg",) if centered else ())
+        super().__init__(params, lr, flat)
+
+    def hyperparameters(self) -> dict[str, Any]:
+        return {"lr": self.lr, "alpha": self.alpha, "eps": self.eps, "momentum": self.momentum,
+                "weight_decay": self.weight_decay, "centered": self.centered}
+
+    def _update(self, p: Any, g: Any, state: dict[str, Any], t: int) -> None:
+        if self.weight_decay:
+            g = g + self.weight_decay * p
+        sq = state["square_avg"]
+        sq *= self.alpha
+        sq += (1.0 - self.alpha) * (g * g)
+        if self.centered:
+            mean = state["grad_avg"]
+            mean += (1.0 - self.alpha) * (g - mean)
+            denom = (sq - mean * mean) ** 0.5
+        else:
+            denom = sq ** 0.5
+        denom += self.eps
+        if self.momentum:
+            buf = state["momentum_buffer"]
+            buf *= self.momentum
+            buf += g / denom
+            p -= self.lr * buf
+        else:
+            denom = g / denom
+            denom *= self.lr
+            p -= denom
