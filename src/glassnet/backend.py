@@ -45,10 +45,12 @@ def asarray(value: Any, dtype: Any = None, like: Any = None) -> Any:
     if like is not None:
         xp = namespace(like)
         return xp.asarray(value, dtype=dtype or like.dtype, device=array_api_compat.device(like))
+    if isinstance(value, np.generic):  # a NumPy scalar is a 0-d array of its own dtype
+        value = np.asarray(value)
     if array_api_compat.is_array_api_obj(value) and not isinstance(value, (int, float)):
         xp = namespace(value)
         if dtype is not None:
-            return xp.asarray(value, dtype=dtype)
+            return xp.asarray(value, dtype=getattr(xp, dtype) if isinstance(dtype, str) else dtype)
         if not is_float(value, xp):
             return xp.asarray(value, dtype=float_dtype(xp))
         return value
@@ -75,9 +77,11 @@ def device(x: Any) -> Any:
 
 
 def manual_seed(seed: int) -> None:
-    """Seed the default generator used by initialization, dropout and attacks."""
-    global _default_rng
-    _default_rng = np.random.default_rng(seed)
+    """Seed the default generator used by initialization, dropout and attacks.
+
+    The generator is reseeded in place, so layers that already hold it follow the new seed too.
+    """
+    _default_rng.bit_generator.state = np.random.default_rng(seed).bit_generator.state
 
 
 def get_rng(rng: np.random.Generator | int | None = None) -> np.random.Generator:
@@ -145,10 +149,11 @@ def erf(x: Any, xp: Any) -> Any:
 def scatter_add_rows(n_rows: int, index: Any, values: Any, xp: Any) -> Any:
     """Sum ``values`` rows into an (n_rows, ...) zero array at row positions ``index``."""
     if is_numpy(xp):
-        out = np.zeros((n_rows,) + values.shape[1:], dtype=values.dtype)
+        out = np.zeros((n_rows, *values.shape[1:]), dtype=values.dtype)
         np.add.at(out, index, values)
         return out
     # The standard has no scatter-add: a one-hot matrix product does the same sum.
+    index = xp.where(index < 0, index + n_rows, index)  # negative rows count from the end, as in take
     onehot = xp.astype(xp.arange(n_rows)[:, None] == index[None, :], values.dtype)
     flat = xp.reshape(values, (values.shape[0], -1))
-    return xp.reshape(onehot @ flat, (n_rows,) + tuple(values.shape[1:]))
+    return xp.reshape(onehot @ flat, (n_rows, *tuple(values.shape[1:])))

@@ -51,7 +51,7 @@ def relu(x: Any) -> Tensor:
     x = as_tensor(x)
     xp = x.xp
     out = xp.maximum(x.data, 0)
-    return Tensor._make(out, xp, (x,), lambda g: (g * (out > 0),))
+    return Tensor._make(out, xp, (x,), lambda g: (g * xp.astype(out > 0, g.dtype),))
 
 
 def leaky_relu(x: Any, negative_slope: float = 0.01) -> Tensor:
@@ -204,15 +204,16 @@ def huber_loss(pred: Any, target: Any, delta: float = 1.0) -> Tensor:
     return Tensor._make(out, xp, (pred, target), _bw)
 
 
-def class_indices(target: Any, n_classes: int, xp: Any) -> Any:
-    """Integer class indices from ``target``, checked to lie in [0, n_classes)."""
+def class_indices(target: Any, n_classes: int, xp: Any, like: Any = None) -> Any:
+    """Integer class indices from ``target`` as an ``xp`` array (on ``like``'s device), checked to lie in
+    [0, n_classes)."""
     if isinstance(target, Tensor):
         target = target.data
-    if not hasattr(target, "__array_namespace__"):
-        target = backend.asarray(target, dtype="int64")
+    if like is None or type(target) is not type(like):  # lists and other namespaces' arrays into xp
+        target = xp.asarray(target, device=None if like is None else backend.device(like))
     if not xp.isdtype(target.dtype, "integral"):
         as_int = xp.astype(target, xp.int64)
-        if not bool(xp.all(as_int == target)):
+        if not bool(xp.all(xp.astype(as_int, target.dtype) == target)):
             raise ValueError("cross_entropy: class index targets must be whole numbers")
         target = as_int
     if target.shape[0] and (int(xp.min(target)) < 0 or int(xp.max(target)) >= n_classes):
@@ -234,8 +235,8 @@ def cross_entropy(logits: Any, target: Any) -> Tensor:
     n, c = z.shape
     t = target.data if isinstance(target, Tensor) else target
     logp = _log_softmax(z, xp, axis=1)
-    if getattr(t, "ndim", 1) == 1 or (isinstance(t, list) and not isinstance(t[0], list)):
-        y = class_indices(target, c, xp)
+    if (t.ndim if hasattr(t, "ndim") else len(backend.to_numpy(t).shape)) == 1:
+        y = class_indices(target, c, xp, like=z)
         if y.shape[0] != n:
             raise ValueError(f"cross_entropy: {n} rows of logits but {y.shape[0]} targets")
         if backend.is_numpy(xp):
@@ -257,7 +258,8 @@ def cross_entropy(logits: Any, target: Any) -> Tensor:
     probs = target if isinstance(target, Tensor) else Tensor(backend.asarray(target, like=z))
     p = probs.data
     if tuple(p.shape) != (n, c):
-        raise ValueError(f"cross_entropy: probability targets must have the logits' shape {(n, c)}, got {tuple(p.shape)}")
+        raise ValueError(f"cross_entropy: probability targets must have the logits' shape {(n, c)}, "
+                         f"got {tuple(p.shape)}")
     out = -xp.sum(p * logp) / n
 
     def _bw_probs(g: Any) -> tuple:
@@ -265,6 +267,15 @@ def cross_entropy(logits: Any, target: Any) -> Tensor:
         return gz, (-logp * (g / n)) if probs.requires_grad else None
 
     return Tensor._make(out, xp, (logits, probs), _bw_probs)
+
+
+def _clamped_logs(p: Any, xp: Any) -> tuple[Any, Any]:
+    # log(p) and log(1 - p), each clamped at -100 as PyTorch does; at p = 0 or 1 the -100 stands in
+    # directly, so no log(0) is ever evaluated
+    inside_p, inside_q = p > 0, p < 1
+    log_p = xp.where(inside_p, xp.log(xp.where(inside_p, p, 1.0)), -100.0)
+    log_q = xp.where(inside_q, xp.log1p(-xp.where(inside_q, p, 0.0)), -100.0)
+    return xp.clip(log_p, -100.0, None), xp.clip(log_q, -100.0, None)
 
 
 def binary_cross_entropy(prob: Any, target: Any) -> Tensor:
@@ -275,8 +286,7 @@ def binary_cross_entropy(prob: Any, target: Any) -> Tensor:
         raise ValueError("binary_cross_entropy: probabilities must lie in [0, 1]; "
                          "use binary_cross_entropy_with_logits for raw scores")
     n = prob.size
-    log_p = xp.clip(xp.log(p), -100.0, None)
-    log_q = xp.clip(xp.log1p(-p), -100.0, None)
+    log_p, log_q = _clamped_logs(p, xp)
     out = -xp.sum(t * log_p + (1.0 - t) * log_q) / n
 
     def _bw(g: Any) -> tuple:

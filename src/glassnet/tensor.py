@@ -9,6 +9,7 @@ graphs of any depth work. Only leaves (tensors created by the user) accumulate `
 from __future__ import annotations
 
 import contextlib
+import operator
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -54,7 +55,7 @@ class Tensor:
     arrays keep their dtype; Python numbers, lists and integer arrays become float32.
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "xp", "_parents", "_backward", "__weakref__")
+    __slots__ = ("__weakref__", "_backward", "_parents", "data", "grad", "requires_grad", "xp")
     __array_priority__ = 1000  # so that ndarray + Tensor defers to Tensor.__radd__
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None) -> None:
@@ -128,7 +129,17 @@ class Tensor:
         return Tensor(self.data)
 
     def zero_grad(self) -> None:
+        """Drop the accumulated gradient."""
         self.grad = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        # copies and pickles are leaves: the graph's closures and the namespace module stay behind
+        return {"data": self.data, "grad": self.grad, "requires_grad": self.requires_grad}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.data, self.grad, self.requires_grad = state["data"], state["grad"], state["requires_grad"]
+        self.xp = backend.namespace(self.data)
+        self._parents, self._backward = (), None
 
     # ---- backpropagation --------------------------------------------------------------------
     def backward(self, grad: Any = None) -> None:
@@ -156,7 +167,8 @@ class Tensor:
             if node._backward is None:
                 node._accumulate(g)
                 continue
-            for parent, pg in zip(node._parents, node._backward(g)):
+            # strict=False: a backward may return a trailing None for an absent input (linear's bias)
+            for parent, pg in zip(node._parents, node._backward(g), strict=False):
                 if pg is None or not parent.requires_grad:
                     continue
                 key = id(parent)
@@ -207,8 +219,10 @@ class Tensor:
         a, b = self.data, other.data
         try:
             data = forward(a, b)
-        except (ValueError, TypeError) as err:
+        except ValueError as err:
             raise ValueError(f"{name}: shapes {tuple(a.shape)} and {tuple(b.shape)} do not broadcast ({err})") from None
+        except TypeError as err:
+            raise TypeError(f"{name}: cannot combine dtypes {a.dtype} and {b.dtype} ({err})") from None
         sa, sb = tuple(a.shape), tuple(b.shape)
 
         def _bw(g: Any) -> tuple:
@@ -270,6 +284,9 @@ class Tensor:
 
         return Tensor._make(a @ b, xp, (self, other), _bw)
 
+    def __rmatmul__(self, other: Any) -> Tensor:
+        return self._lift(other) @ self
+
     # ---- reductions and shape ---------------------------------------------------------------
     def sum(self, axis: int | tuple | None = None, keepdims: bool = False) -> Tensor:
         xp, shape = self.xp, self.shape
@@ -311,12 +328,18 @@ class Tensor:
         xp, shape, dtype = self.xp, self.shape, self.data.dtype
         if isinstance(index, Tensor):
             index = index.data
-        if isinstance(index, list) or (hasattr(index, "dtype") and hasattr(index, "shape")):
-            rows = xp.asarray(index) if isinstance(index, list) else index
+        if hasattr(index, "dtype") and not index.shape:
+            index = operator.index(index)  # a NumPy integer or 0-d integer array: one plain position
+        if isinstance(index, list) or hasattr(index, "dtype"):
+            rows = xp.asarray(index)  # lists and other namespaces' index arrays into xp
             if not xp.isdtype(rows.dtype, "integral"):
                 raise TypeError(f"row index must be integers, got dtype {rows.dtype}")
             data = xp.take(self.data, rows, axis=0)
             return Tensor._make(data, xp, (self,), lambda g: (backend.scatter_add_rows(shape[0], rows, g, xp),))
+        # The standard wants every axis indexed: a trailing ``...`` gives NumPy's meaning of a[1]
+        index = index if isinstance(index, tuple) else (index,)
+        if not any(k is Ellipsis for k in index):
+            index = (*index, Ellipsis)
         data = self.data[index]
 
         def _bw(g: Any) -> tuple:

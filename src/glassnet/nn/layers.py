@@ -24,15 +24,15 @@ class Linear(Module):
         if init not in INITIALIZERS:
             raise ValueError(f"unknown init {init!r}; choose from {sorted(INITIALIZERS)}")
         self.in_features, self.out_features, self.init = in_features, out_features, init
-        self._xp = xp if xp is not None else backend.namespace(backend.asarray(0.0))
-        self._dtype = backend.float_dtype(self._xp, dtype)
-        self.weight = Tensor(self._xp.zeros((in_features, out_features), dtype=self._dtype), requires_grad=True)
-        self.bias = Tensor(self._xp.zeros((out_features,), dtype=self._dtype), requires_grad=True) if bias else None
+        xp = xp if xp is not None else backend.namespace(backend.asarray(0.0))
+        dtype = backend.float_dtype(xp, dtype)
+        self.weight = Tensor(xp.zeros((in_features, out_features), dtype=dtype), requires_grad=True)
+        self.bias = Tensor(xp.zeros((out_features,), dtype=dtype), requires_grad=True) if bias else None
         self.reset_parameters(rng)
 
     def reset_parameters(self, rng: Any = None) -> None:
         """Draw fresh weights (in place) and zero the bias."""
-        w = INITIALIZERS[self.init](self.in_features, self.out_features, self._xp, self._dtype, rng)
+        w = INITIALIZERS[self.init](self.in_features, self.out_features, self.weight.xp, self.weight.dtype, rng)
         self.weight.data[...] = w
         if self.bias is not None:
             self.bias.data[...] = 0.0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 from .. import backend
@@ -24,7 +25,7 @@ class MLP(Sequential):
         rng = backend.get_rng(rng)
         init = "he" if activation in ("relu", "leaky_relu", "gelu") else "glorot"
         layers = []
-        for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        for i, (n_in, n_out) in enumerate(itertools.pairwise(sizes)):
             last = i == len(sizes) - 2
             layers.append(Linear(n_in, n_out, init="glorot" if last else init, dtype=dtype, xp=xp, rng=rng))
             if not last:

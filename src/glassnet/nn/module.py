@@ -36,12 +36,22 @@ class Module:
                         yield f"{name}.{i}", item
 
     def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Tensor]]:
-        """(dotted name, tensor) for every parameter, depth first in assignment order."""
+        """(dotted name, tensor) for every parameter, depth first in assignment order.
+
+        A parameter shared by several layers is listed once, under its first name.
+        """
+        seen: set[int] = set()
+        for name, p in self._walk_parameters(prefix):
+            if id(p) not in seen:
+                seen.add(id(p))
+                yield name, p
+
+    def _walk_parameters(self, prefix: str) -> Iterator[tuple[str, Tensor]]:
         for name, value in vars(self).items():
             if isinstance(value, Tensor) and value.requires_grad:
                 yield prefix + name, value
         for name, child in self.named_children():
-            yield from child.named_parameters(f"{prefix}{name}.")
+            yield from child._walk_parameters(f"{prefix}{name}.")
 
     def parameters(self) -> list[Tensor]:
         return [p for _, p in self.named_parameters()]

@@ -30,18 +30,23 @@ class Optimizer:
         for i, p in enumerate(self.params):
             if not isinstance(p, Tensor) or not p.requires_grad:
                 raise TypeError(f"parameter {i} is not a Tensor with requires_grad=True")
+        if len({id(p) for p in self.params}) != len(self.params):
+            raise ValueError(f"{type(self).__name__} got the same parameter more than once")
         if lr < 0:
             raise ValueError(f"Invalid learning rate: {lr}")
         self.lr = float(lr)
         self.t = 0
         xp = self.params[0].xp
-        same_dtype = all(p.xp is xp and p.data.dtype == self.params[0].data.dtype for p in self.params)
-        self.flat = (backend.is_numpy(xp) and same_dtype) if flat is None else bool(flat and same_dtype)
+        # flat buffers need NumPy's views (a reshaped slice that shares memory) and one dtype;
+        # elsewhere, and when asked to, the update runs parameter by parameter
+        can_flatten = backend.is_numpy(xp) and all(
+            p.xp is xp and p.data.dtype == self.params[0].data.dtype for p in self.params)
+        self.flat = can_flatten if flat is None else bool(flat and can_flatten)
         self.state: list[dict[str, Any]] = [{} for _ in self.params]
         if self.flat:
             self._build_flat(xp)
         else:
-            for p, st in zip(self.params, self.state):
+            for p, st in zip(self.params, self.state, strict=True):
                 for name in self.state_names:
                     st[name] = xp.zeros_like(p.data)
 
@@ -53,7 +58,7 @@ class Optimizer:
         self._flat_state = {name: xp.zeros((total,), dtype=dtype) for name in self.state_names}
         self._data_views, self._grad_views = [], []
         start = 0
-        for p, st in zip(self.params, self.state):
+        for p, st in zip(self.params, self.state, strict=True):
             stop = start + p.size
             view = xp.reshape(self._flat_data[start:stop], p.shape)
             view[...] = p.data
@@ -70,7 +75,7 @@ class Optimizer:
 
     def _relink(self) -> None:
         """Bring back into the flat buffers any .data or .grad that was replaced since the last step."""
-        for p, view, gview in zip(self.params, self._data_views, self._grad_views):
+        for p, view, gview in zip(self.params, self._data_views, self._grad_views, strict=True):
             if p.data is not view:
                 view[...] = p.data
                 p.data = view
@@ -97,7 +102,7 @@ class Optimizer:
             self._relink()
             self._update(self._flat_data, self._flat_grad, self._flat_state, self.t)
             return
-        for p, st in zip(self.params, self.state):
+        for p, st in zip(self.params, self.state, strict=True):
             if p.grad is not None:
                 self._update(p.data, p.grad, st, self.t)
 
@@ -118,18 +123,26 @@ class Optimizer:
         }
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Restore settings and state; parameter shapes must match position by position."""
+        """Restore settings and state; parameter shapes must match position by position.
+
+        Everything is checked before anything is copied, so a refused state leaves the optimizer as it was.
+        """
         saved = state_dict["state"]
         if len(saved) != len(self.params):
             raise ValueError(f"optimizer state has {len(saved)} parameters, this optimizer has {len(self.params)}")
-        for i, p in enumerate(self.params):
-            entry = saved[i] if i in saved else saved[str(i)]
-            for name in self.state_names:
-                value = entry[name]
+        entries = [saved[i] if i in saved else saved[str(i)] for i in range(len(self.params))]
+        for i, (p, entry) in enumerate(zip(self.params, entries, strict=True)):
+            if set(entry) != set(self.state_names):
+                raise ValueError(f"optimizer state of parameter {i} holds {sorted(entry)}, this optimizer keeps "
+                                 f"{sorted(self.state_names)}: it was saved with other settings "
+                                 "(momentum, centered, amsgrad)")
+            for name, value in entry.items():
                 if tuple(np.shape(value)) != p.shape:
                     raise ValueError(f"optimizer state {name!r} of parameter {i} has shape "
                                      f"{tuple(np.shape(value))}, the parameter has {p.shape}")
-                self.state[i][name][...] = backend.asarray(value, like=p.data)
+        for p, st, entry in zip(self.params, self.state, entries, strict=True):
+            for name, value in entry.items():
+                st[name][...] = backend.asarray(value, like=p.data)
         for key, value in state_dict["hyperparameters"].items():
             setattr(self, key, tuple(value) if isinstance(value, list) else value)
         self.t = int(state_dict["t"])

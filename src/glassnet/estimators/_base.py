@@ -1,0 +1,489 @@
+"""What MLPClassifier and MLPRegressor share: parameters, the fit, training state, restoring, pickling.
+
+The fitted network is ``module_`` (an :class:`glassnet.nn.MLP`). Everything else a fitted
+estimator holds is plain data named in ``_fitted_attributes``: together with ``get_params()``
+it describes the model completely, and :meth:`BaseMLP._restore_module` rebuilds ``module_``
+from it (model files and unpickling both go this way).
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib
+import itertools
+import math
+import time
+import warnings
+from numbers import Integral, Real
+from typing import Any, ClassVar
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, Options, StrOptions
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+
+from .. import backend, nn, optim
+from ..tensor import Tensor, no_grad
+from ..train import FitLoop, FlatObjective, LearningRate, Penalty, Plateau, Trainer, minimize_lbfgs
+from ..train.data import densify, take_rows, to_device
+from ..train.history import epoch_record
+from ._heads import HEADS
+
+STOCHASTIC_SOLVERS = ("sgd", "adam", "rmsprop", "adamw")
+_PREDICT_CHUNK = 4096  # rows densified at a time when predicting on sparse input
+
+
+class BaseMLP(BaseEstimator):
+    """Base of the glassnet MLP estimators; use MLPClassifier or MLPRegressor."""
+
+    _parameter_constraints: ClassVar[dict] = {
+        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
+        "activation": [StrOptions({"identity", "logistic", "tanh", "relu"})],
+        "solver": [StrOptions({"lbfgs", *STOCHASTIC_SOLVERS})],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
+        "learning_rate": [StrOptions({"constant", "invscaling", "adaptive"})],
+        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+        "power_t": [Interval(Real, 0, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "shuffle": ["boolean"],
+        "random_state": ["random_state"],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "verbose": ["verbose"],
+        "warm_start": ["boolean"],
+        "momentum": [Interval(Real, 0, 1, closed="both")],
+        "nesterovs_momentum": ["boolean"],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
+        "beta_1": [Interval(Real, 0, 1, closed="left")],
+        "beta_2": [Interval(Real, 0, 1, closed="left")],
+        "epsilon": [Interval(Real, 0, None, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), Options(Real, {np.inf})],
+        "max_fun": [Interval(Integral, 1, None, closed="left")],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+        "l1": [Interval(Real, 0, None, closed="left")],
+        "max_grad_norm": [Interval(Real, 0, None, closed="neither"), None],
+        "device": [StrOptions({"cpu", "cuda", "gpu"})],
+        "dtype": [StrOptions({"float32", "float64"})],
+    }
+
+    # Plain data that, with get_params(), fully describes a fitted estimator (model files rely on it).
+    _fitted_attributes: tuple[str, ...] = (
+        "coefs_", "intercepts_", "n_layers_", "n_outputs_", "out_activation_", "n_features_in_",
+        "loss_", "best_loss_", "loss_curve_", "validation_scores_", "best_validation_score_",
+        "n_iter_", "t_", "history_")
+    # Set only when fit saw column names, as in scikit-learn.
+    _optional_fitted_attributes: tuple[str, ...] = ("feature_names_in_",)
+    # Live objects rebuilt from the plain data above; never pickled.
+    _transient_attributes: tuple[str, ...] = ("module_", "_optimizer", "_loop")
+
+    def __init__(self, hidden_layer_sizes: Any = (100,), activation: str = "relu", *, solver: str = "adam",
+                 alpha: float = 0.0001, batch_size: Any = "auto", learning_rate: str = "constant",
+                 learning_rate_init: float = 0.001, power_t: float = 0.5, max_iter: int = 200,
+                 shuffle: bool = True, random_state: Any = None, tol: float = 1e-4, verbose: bool = False,
+                 warm_start: bool = False, momentum: float = 0.9, nesterovs_momentum: bool = True,
+                 early_stopping: bool = False, validation_fraction: float = 0.1, beta_1: float = 0.9,
+                 beta_2: float = 0.999, epsilon: float = 1e-8, n_iter_no_change: Any = 10, max_fun: int = 15000,
+                 dropout: float = 0.0, l1: float = 0.0, max_grad_norm: float | None = None,
+                 device: str = "cpu", dtype: str = "float32") -> None:
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
+        self.dropout = dropout
+        self.l1 = l1
+        self.max_grad_norm = max_grad_norm
+        self.device = device
+        self.dtype = dtype
+
+    # ---- subclass hooks ---------------------------------------------------------------------
+    def _validate_input(self, X: Any, y: Any, incremental: bool, reset: bool) -> tuple[Any, np.ndarray, int, str]:
+        """(X, training targets, number of outputs, head name) from user data."""
+        raise NotImplementedError
+
+    def _validation_score(self, output: np.ndarray, Y: np.ndarray, w: np.ndarray | None) -> float:
+        """Accuracy or R^2 of the head outputs ``output`` against training targets ``Y``."""
+        raise NotImplementedError
+
+    def _stratify(self, Y: np.ndarray) -> np.ndarray | None:
+        """Labels to stratify the early-stopping split by, or None."""
+        return None
+
+    # ---- devices and the network ------------------------------------------------------------
+    def _namespace(self) -> Any:
+        """The array namespace for ``device``: NumPy, or CuPy through array-api-compat."""
+        if self.device == "cpu":
+            return backend.namespace(np.empty(0))
+        try:
+            return importlib.import_module("array_api_compat.cupy")
+        except ImportError as err:
+            raise ImportError(f"device={self.device!r} needs CuPy, which is not installed (or does not "
+                              "import); install the cupy build matching your CUDA version, or use "
+                              "device='cpu'") from err
+
+    def _hidden_sizes(self) -> list[int]:
+        sizes = self.hidden_layer_sizes
+        sizes = list(sizes) if hasattr(sizes, "__iter__") else [sizes]
+        if any(int(s) != s or s < 1 for s in sizes):
+            raise ValueError(f"hidden_layer_sizes must be positive integers, got {sizes}")
+        return [int(s) for s in sizes]
+
+    def _build_module(self, sizes: list[int], rng: np.random.Generator) -> nn.MLP:
+        return nn.MLP(sizes, activation=self.activation, dropout=self.dropout, dtype=self.dtype,
+                      xp=self._namespace(), rng=rng)
+
+    def _attach_rng(self, rng: np.random.Generator) -> None:
+        """Make every dropout layer draw its masks from ``rng`` (the estimator's one stream)."""
+        self._rng = rng
+        for m in self.module_.modules():
+            if isinstance(m, nn.Dropout):
+                m.rng = rng
+
+    def _linear_layers(self) -> list[nn.Linear]:
+        return [m for m in self.module_.modules() if isinstance(m, nn.Linear)]
+
+    def _restore_module(self) -> None:
+        """Rebuild ``module_`` from ``coefs_``/``intercepts_`` and the parameters (after load or unpickling)."""
+        coefs, intercepts = list(self.coefs_), list(self.intercepts_)
+        if len(coefs) != len(intercepts) or not coefs:
+            raise ValueError(f"{len(coefs)} weight matrices but {len(intercepts)} bias vectors")
+        sizes = [int(self.n_features_in_)] + [int(np.shape(c)[1]) for c in coefs]
+        expected = list(itertools.pairwise(sizes))
+        shapes = [tuple(np.shape(c)) for c in coefs]
+        if shapes != expected or [tuple(np.shape(b)) for b in intercepts] != [(b,) for _, b in expected]:
+            raise ValueError(f"weight shapes {shapes} do not chain from {self.n_features_in_} input features")
+        self.module_ = self._build_module(sizes, np.random.default_rng(0))
+        for layer, w, b in zip(self._linear_layers(), coefs, intercepts, strict=True):
+            layer.weight.data[...] = backend.asarray(np.asarray(w), like=layer.weight.data)
+            layer.bias.data[...] = backend.asarray(np.asarray(b), like=layer.bias.data)
+        self.module_.eval()
+        self._attach_rng(getattr(self, "_rng", None) or np.random.default_rng(self._seed()))
+
+    def _sync_weights(self) -> None:
+        """Host copies of the network's weights into ``coefs_`` and ``intercepts_``."""
+        layers = self._linear_layers()
+        self.coefs_ = [np.array(backend.to_numpy(layer.weight.data), copy=True) for layer in layers]
+        self.intercepts_ = [np.array(backend.to_numpy(layer.bias.data), copy=True) for layer in layers]
+
+    def _seed(self) -> int:
+        return int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+
+    # ---- fitting ----------------------------------------------------------------------------
+    def _initialize(self, sizes: list[int], head: str) -> None:
+        """Fresh network, random stream and training records for a first fit."""
+        rng = np.random.default_rng(self._seed())
+        self.module_ = self._build_module(sizes, rng)
+        self.module_.eval()
+        self._attach_rng(rng)
+        self.n_layers_ = len(sizes)
+        self.n_outputs_ = sizes[-1]
+        self.out_activation_ = head
+        self.n_iter_ = 0
+        self.t_ = 0
+        self.loss_curve_ = []
+        self.history_ = []
+        self._reset_best()
+        self._optimizer = None
+        self._loop = None
+
+    def _reset_best(self) -> None:
+        use_validation = self.early_stopping and self.solver in STOCHASTIC_SOLVERS
+        self.best_loss_ = None if use_validation else math.inf
+        self.validation_scores_ = [] if use_validation else None
+        self.best_validation_score_ = -math.inf if use_validation else None
+        self._no_improvement_count = 0
+
+    def _check_continuation(self, sizes: list[int], head: str) -> None:
+        if not hasattr(self, "module_"):
+            self._restore_module()
+        have = [int(self.n_features_in_)] + [c.shape[1] for c in self.coefs_]
+        if have != sizes or head != self.out_activation_:
+            raise ValueError(f"warm_start/partial_fit continue the fitted network of layer sizes {have}, but the "
+                             f"parameters and data now ask for {sizes}; set warm_start=False to fit anew")
+        if self.early_stopping and self.validation_scores_ is None:
+            self._reset_best()
+
+    def _fit(self, X: Any, y: Any, sample_weight: Any = None, *, incremental: bool = False,
+             callbacks: Any = None, resume: dict | None = None) -> BaseMLP:
+        sizes_hidden = self._hidden_sizes()
+        stochastic = self.solver in STOCHASTIC_SOLVERS
+        if not stochastic and self.dropout > 0:
+            raise ValueError("dropout needs a stochastic solver ('sgd', 'adam', 'rmsprop' or 'adamw'); "
+                             "L-BFGS needs a deterministic loss")
+        if resume is not None and not stochastic:
+            raise ValueError("resume needs a stochastic solver: L-BFGS keeps its curvature memory inside scipy")
+        if self.early_stopping and incremental:
+            raise ValueError("partial_fit does not support early_stopping=True")
+        first = resume is not None or not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
+        X, Y, n_outputs, head = self._validate_input(X, y, incremental, reset=first)
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
+        sizes = [X.shape[1], *sizes_hidden, n_outputs]
+        if first:
+            self._initialize(sizes, head)
+        else:
+            self._check_continuation(sizes, head)
+        if resume is not None:
+            self._load_fitted(resume["fitted"])
+        if stochastic:
+            self._fit_stochastic(X, Y, sample_weight, incremental, callbacks, resume)
+        else:
+            self._fit_lbfgs(X, Y, sample_weight, callbacks)
+        self._sync_weights()
+        if not all(np.isfinite(a).all() for a in self.coefs_ + self.intercepts_):
+            raise ValueError("Solver produced non-finite parameter weights. The input data may contain large "
+                             "values and need to be preprocessed.")
+        return self
+
+    def _make_optimizer(self) -> optim.Optimizer:
+        params, lr = self.module_.parameters(), self.learning_rate_init
+        if self.solver == "sgd":
+            return optim.SGD(params, lr, momentum=self.momentum, nesterov=self.nesterovs_momentum and self.momentum > 0)
+        if self.solver == "rmsprop":
+            return optim.RMSprop(params, lr, eps=self.epsilon)
+        return optim.Adam(params, lr, betas=(self.beta_1, self.beta_2), eps=self.epsilon)
+
+    def _penalty(self) -> Penalty:
+        weights = [layer.weight for layer in self._linear_layers()]
+        if self.solver == "adamw":  # alpha is AdamW's decoupled weight decay there
+            return Penalty(weights, l1=self.l1, weight_decay=self.alpha)
+        return Penalty(weights, alpha=self.alpha, l1=self.l1)
+
+    def _batch_size(self, n_samples: int) -> int:
+        if self.batch_size == "auto":
+            return min(200, n_samples)
+        if self.batch_size > n_samples:
+            warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is going to be clipped",
+                          stacklevel=3)
+        return int(np.clip(self.batch_size, 1, n_samples))
+
+    def _split(self, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Train and validation row indices for early stopping, stratified where the classes allow it."""
+        rows = np.arange(Y.shape[0])
+        seed = int(self._rng.integers(np.iinfo(np.int32).max))
+        stratify = self._stratify(Y)
+        try:
+            train, val = train_test_split(rows, test_size=self.validation_fraction, random_state=seed,
+                                          stratify=stratify)
+        except ValueError:
+            if stratify is None:
+                raise
+            train, val = train_test_split(rows, test_size=self.validation_fraction, random_state=seed)
+        if val.shape[0] < 2:
+            raise ValueError("The validation set is too small. Increase 'validation_fraction' or the size of "
+                             "your dataset.")
+        return np.sort(train), np.sort(val)
+
+    def _fit_stochastic(self, X: Any, Y: np.ndarray, sw: np.ndarray | None, incremental: bool, callbacks: Any,
+                        resume: dict | None) -> None:
+        xp, dtype = self._namespace(), backend.float_dtype(self._namespace(), self.dtype)
+        head = HEADS[self.out_activation_]
+        early = self.early_stopping
+        validate = None
+        split = None
+        if early:
+            split = tuple(np.asarray(s) for s in resume["split"]) if resume is not None else self._split(Y)
+            train, val = split
+            X_val = densify(X[val], xp, dtype) if sp.issparse(X) else to_device(X[val], xp)
+            Y_val, w_val = Y[val], None if sw is None else sw[val]
+            Y_val_dev = to_device(Y_val, xp)
+            w_val_dev = None if w_val is None else to_device(w_val, xp)
+
+            def validate() -> tuple[float, float]:
+                z = self._forward(X_val)
+                out = backend.to_numpy(head.output(z, xp))
+                score = self._validation_score(out, Y_val, w_val) if np.isfinite(out).all() else math.nan
+                with no_grad():
+                    val_loss = float(head.loss(Tensor(z), Y_val_dev, w_val_dev)[1])
+                return score, val_loss
+
+            X, Y, sw = X[train], Y[train], None if sw is None else sw[train]
+        X_dev = X if sp.issparse(X) else to_device(X, xp)
+        Y_dev = to_device(Y, xp)
+        W_dev = None if sw is None else to_device(sw, xp)
+
+        if getattr(self, "_optimizer", None) is None or not incremental:
+            self._optimizer = self._make_optimizer()
+            saved = getattr(self, "_optimizer_state", None)
+            if incremental and saved is not None:  # partial_fit after unpickling continues the same optimizer
+                self._optimizer.load_state_dict(saved)
+        self.__dict__.pop("_optimizer_state", None)
+        trainer = Trainer(self.module_, self._optimizer, head.loss, self._penalty(),
+                          batch_size=self._batch_size(X.shape[0]), shuffle=self.shuffle, rng=self._rng,
+                          max_grad_norm=self.max_grad_norm)
+        plateau = Plateau(self.tol, self.n_iter_no_change, early)
+        plateau.load_state_dict({"best_loss": self.best_loss_, "best_score": self.best_validation_score_,
+                                 "bad_epochs": getattr(self, "_no_improvement_count", 0)})
+        schedule = self.learning_rate if self.solver == "sgd" else None
+        lr_rule = LearningRate(self._optimizer, schedule, self.learning_rate_init, self.power_t)
+        loop = FitLoop(trainer, plateau, lr_rule, max_epochs=self.max_iter, loss_curve=self.loss_curve_,
+                       history=self.history_, val_scores=self.validation_scores_, validate=validate,
+                       keep_best=early, incremental=incremental, verbose=bool(self.verbose))
+        loop.samples_seen = self.t_
+        if resume is not None:
+            loop.load_state_dict(resume["loop"])
+        self._loop, self._split_rows = loop, split
+        callbacks = list(callbacks or ())
+
+        def on_epoch(record: dict) -> bool:
+            self._sync_progress()
+            stop = [bool(cb(self, record)) for cb in callbacks]
+            return any(stop)
+
+        loop.run(X_dev, Y_dev, W_dev, on_epoch=on_epoch)
+        self._sync_progress()
+
+    def _sync_progress(self) -> None:
+        """Copy the loop's counters and bests into the scikit-learn attributes."""
+        loop = self._loop
+        self.n_iter_, self.t_ = loop.epoch, loop.samples_seen
+        self.loss_ = loop.loss_curve[-1] if loop.loss_curve else None
+        self.best_loss_, self.best_validation_score_ = loop.plateau.best_loss, loop.plateau.best_score
+        self._no_improvement_count = loop.plateau.bad_epochs
+
+    def _fit_lbfgs(self, X: Any, Y: np.ndarray, sw: np.ndarray | None, callbacks: Any) -> None:
+        xp = self._namespace()
+        dtype = backend.float_dtype(xp, self.dtype)
+        head = HEADS[self.out_activation_]
+        weights = [layer.weight for layer in self._linear_layers()]
+        self.module_.train()
+        fun = FlatObjective(self.module_, head.loss, self._penalty(), densify(X, xp, dtype) if sp.issparse(X)
+                            else to_device(X, xp), to_device(Y, xp), None if sw is None else to_device(sw, xp))
+        callbacks = list(callbacks or ())
+        elapsed = self.history_[-1]["wall_time"] if self.history_ else 0.0
+        start = time.perf_counter() - elapsed
+
+        self.n_iter_ = 0
+
+        def after_iteration(loss: float) -> bool:
+            self.loss_curve_.append(loss)
+            record = epoch_record(len(self.history_) + 1, loss, math.nan, time.perf_counter() - start, weights)
+            self.history_.append(record)
+            self.n_iter_, self.loss_ = self.n_iter_ + 1, loss
+            return any([bool(cb(self, record)) for cb in callbacks])
+
+        result = minimize_lbfgs(fun, max_iter=self.max_iter, max_fun=self.max_fun, tol=self.tol,
+                                callback=after_iteration)
+        self.module_.eval()
+        if not result.success and result.status != 99:  # 99: a callback stopped it
+            warnings.warn(f"lbfgs failed to converge after {result.nit} iterations (status={result.status}): "
+                          f"{result.message}. Increase max_iter or scale the data.", ConvergenceWarning, stacklevel=3)
+        self.n_iter_ = min(int(result.nit), self.max_iter)
+        self.loss_ = fun.value
+        self.best_loss_ = min([self.loss_, *self.loss_curve_])
+        self.t_ += X.shape[0]
+
+    # ---- training state (resume) and the fitted attributes ----------------------------------
+    def get_training_state(self) -> dict[str, Any]:
+        """Everything needed to continue this fit exactly: weights, optimizer, random stream, counters.
+
+        Plain data only (NumPy arrays and JSON-able values). ``fit(X, y, resume=state)`` on an
+        estimator with the same parameters then ends with the same model, bit for bit, as an
+        uninterrupted fit. Available during fit (from a callback) and after it, in this process.
+        """
+        loop = getattr(self, "_loop", None)
+        if loop is None:
+            raise ValueError("no training state: fit this estimator with a stochastic solver first "
+                             "(the state is not pickled and L-BFGS has none)")
+        self._sync_weights()
+        self._sync_progress()
+        fitted = {name: getattr(self, name) for name in self._fitted_attributes + self._optional_fitted_attributes
+                  if hasattr(self, name)}
+        return copy.deepcopy({"version": 1, "fitted": fitted, "loop": loop.state_dict(),
+                              "split": None if self._split_rows is None else list(self._split_rows)})
+
+    def _load_fitted(self, fitted: dict[str, Any]) -> None:
+        """Take the records of a saved training state, after checking it belongs to this data."""
+        for name in ("n_features_in_", "classes_", "out_activation_", "n_outputs_"):
+            if name in fitted and hasattr(self, name) and not np.array_equal(
+                    np.asarray(fitted[name], dtype=object), np.asarray(getattr(self, name), dtype=object)):
+                raise ValueError(f"the training state was saved for {name}={fitted[name]!r}, but this data gives "
+                                 f"{getattr(self, name)!r}")
+        for name in ("loss_curve_", "history_", "validation_scores_"):
+            value = fitted.get(name)
+            setattr(self, name, None if value is None else [copy.deepcopy(v) for v in value])
+        for name in ("n_iter_", "t_", "loss_", "best_loss_", "best_validation_score_"):
+            if name in fitted:
+                setattr(self, name, fitted[name])
+        self.t_ = int(self.t_)
+
+    # ---- prediction -------------------------------------------------------------------------
+    def _forward(self, X: Any, dtype: str | None = None) -> Any:
+        """The network's raw outputs (logits) for validated rows X, computed in ``dtype``, on the device."""
+        xp = self._namespace()
+        dtype = backend.float_dtype(xp, dtype or self.dtype)
+        with no_grad():
+            if not sp.issparse(X):
+                return self.module_(to_device(X, xp, dtype)).data
+            parts = [self.module_(take_rows(X, slice(i, min(i + _PREDICT_CHUNK, X.shape[0])), xp, dtype)).data
+                     for i in range(0, X.shape[0], _PREDICT_CHUNK)]
+            return xp.concat(parts, axis=0)
+
+    def _logits(self, X: Any) -> Any:
+        """Validated X through the network: raw outputs on the estimator's device.
+
+        Prediction runs in float64 whatever the weights' dtype (float32 weights promote), so that
+        a row's prediction does not depend on which other rows share its matrix product.
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False, dtype=np.float64, order="C")
+        if not hasattr(self, "module_"):
+            self._restore_module()
+        return self._forward(X, "float64")
+
+    def _output(self, X: Any, log: bool = False) -> np.ndarray:
+        """Predictions (or their logs) of the output head for X, as a host NumPy array."""
+        z, xp = self._logits(X), self._namespace()
+        head = HEADS[self.out_activation_]
+        out = backend.to_numpy(head.log_output(z, xp) if log else head.output(z, xp))
+        return out.astype(np.float64)  # scikit-learn returns float64 predictions whatever the input
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "coefs_")
+
+    # ---- pickling ---------------------------------------------------------------------------
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(super().__getstate__())
+        optimizer = state.get("_optimizer")
+        if optimizer is not None:
+            state["_optimizer_state"] = optimizer.state_dict()
+        for name in self._transient_attributes:
+            state.pop(name, None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        self._optimizer = None
+        self._loop = None
+        if "coefs_" in state:
+            self._restore_module()
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        tags.target_tags.multi_output = True
+        return tags
+

@@ -1,0 +1,193 @@
+"""Training report: matplotlib PNGs (loss, metric, learning rate, per-layer norms, confusion matrix or
+predicted-vs-actual) and one self-contained HTML page with the images embedded.
+
+A run directory holds ``history.jsonl`` (one JSON record per epoch), ``config.json`` (settings)
+and ``evaluation.json`` (held-out metrics and predictions); :func:`build` turns them into the report.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+_SKIP = {"epoch"}
+_LAYER_TITLES = {"grad_norm": "Gradient norm per layer", "weight_norm": "Weight norm per layer"}
+
+
+def _figure(width: float = 6.0, height: float = 4.0) -> Any:
+    try:
+        from matplotlib.figure import Figure
+    except ImportError as e:
+        raise ImportError("plots need matplotlib: pip install 'glassnet[plot]'") from e
+    return Figure(figsize=(width, height), dpi=100, layout="tight")
+
+
+def read_history(path: str | Path) -> list[dict[str, Any]]:
+    """The per-epoch records of a JSON-lines log (a torn last line, from a killed run, is skipped)."""
+    records = []
+    for line in Path(path).read_text().splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return records
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _series(history: list[dict[str, Any]]) -> tuple[dict[str, list], dict[str, list]]:
+    """Scalar series and per-layer (list-valued) series found in the records, by key."""
+    scalars: dict[str, list] = {}
+    layered: dict[str, list] = {}
+    for i, rec in enumerate(history):
+        epoch = rec.get("epoch", i + 1)
+        for key, value in rec.items():
+            if key in _SKIP or "time" in key:
+                continue
+            if _is_number(value):
+                scalars.setdefault(key, []).append((epoch, value))
+            elif isinstance(value, list) and value and all(_is_number(v) for v in value):
+                layered.setdefault(key, []).append((epoch, value))
+    return scalars, layered
+
+
+def _line_plot(path: Path, title: str, series: dict[str, list], ylabel: str, log: bool = False) -> Path:
+    fig = _figure()
+    ax = fig.add_subplot()
+    for name, points in series.items():
+        x, y = zip(*points, strict=True)
+        ax.plot(x, y, label=name, marker="." if len(x) < 30 else None)
+    ax.set(title=title, xlabel="epoch", ylabel=ylabel)
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    if log and all(v > 0 for points in series.values() for _, v in points):
+        ax.set_yscale("log")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.savefig(path)
+    return path
+
+
+def plot_history(history: list[dict[str, Any]], out_dir: str | Path) -> dict[str, Path]:
+    """PNG plots of the per-epoch records: losses, other metrics, learning rate, per-layer norms."""
+    out_dir = Path(out_dir)
+    scalars, layered = _series(history)
+    groups = {
+        "Loss": {k: v for k, v in scalars.items() if "loss" in k},
+        "Learning rate": {k: v for k, v in scalars.items() if k == "lr" or "learning_rate" in k},
+    }
+    groups["Validation metric"] = {k: v for k, v in scalars.items()
+                                   if not any(k in g for g in groups.values())}
+    plots = {}
+    for title, series in groups.items():
+        if series:
+            name = title.lower().replace(" ", "_") + ".png"
+            plots[title] = _line_plot(out_dir / name, title, series, title.lower(), log=title != "Validation metric")
+    for key, points in layered.items():
+        n_layers = max(len(v) for _, v in points)
+        series = {f"layer {j}": [(e, v[j]) for e, v in points if j < len(v)] for j in range(n_layers)}
+        title = _LAYER_TITLES.get(key, key.replace("_", " ").capitalize() + " per layer")
+        plots[title] = _line_plot(out_dir / f"{key}.png", title, series, key.replace("_", " "), log=True)
+    return plots
+
+
+def plot_confusion(matrix: Any, labels: list[Any], path: str | Path) -> Path:
+    """A confusion-matrix heat map with counts (rows: true class, columns: predicted class)."""
+    m = np.asarray(matrix)
+    k = len(labels)
+    fig = _figure(max(4.0, 0.5 * k + 2), max(3.5, 0.5 * k + 1.5))
+    ax = fig.add_subplot()
+    im = ax.imshow(m, cmap="Blues")
+    fig.colorbar(im, ax=ax)
+    ticks = range(k)
+    ax.set_xticks(ticks, [str(v) for v in labels], rotation=45 if k > 6 else 0)
+    ax.set_yticks(ticks, [str(v) for v in labels])
+    ax.set(title="Confusion matrix (held-out data)", xlabel="predicted", ylabel="true")
+    if k <= 20:
+        threshold = m.max() / 2 if m.size else 0
+        for i in range(k):
+            for j in range(k):
+                ax.text(j, i, str(m[i, j]), ha="center", va="center", fontsize=8,
+                        color="white" if m[i, j] > threshold else "black")
+    fig.savefig(path)
+    return Path(path)
+
+
+def plot_pred_vs_actual(y_true: Any, y_pred: Any, path: str | Path) -> Path:
+    """Predicted against actual values on held-out data, with the y = x line."""
+    y_true, y_pred = np.asarray(y_true, float).ravel(), np.asarray(y_pred, float).ravel()
+    fig = _figure(5, 5)
+    ax = fig.add_subplot()
+    ax.scatter(y_true, y_pred, s=10, alpha=0.6)
+    lo, hi = float(min(y_true.min(), y_pred.min())), float(max(y_true.max(), y_pred.max()))
+    ax.plot([lo, hi], [lo, hi], color="grey", linestyle="--", linewidth=1)
+    ax.set(title="Predicted vs actual (held-out data)", xlabel="actual", ylabel="predicted")
+    ax.grid(alpha=0.3)
+    fig.savefig(path)
+    return Path(path)
+
+
+def _table(rows: dict[str, Any]) -> str:
+    cells = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(_fmt(v))}</td></tr>"
+                    for k, v in rows.items())
+    return f"<table>{cells}</table>"
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    if isinstance(v, (list, dict)):
+        return json.dumps(v)
+    return str(v)
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def build(run_dir: str | Path) -> Path:
+    """Write the PNGs and ``report.html`` for a run directory; returns the HTML path."""
+    run_dir = Path(run_dir)
+    log = run_dir / "history.jsonl"
+    if not log.exists():
+        raise FileNotFoundError(f"{run_dir} is not a run directory (no history.jsonl)")
+    history = read_history(log)
+    config = _read_json(run_dir / "config.json")
+    evaluation = _read_json(run_dir / "evaluation.json")
+    plots = plot_history(history, run_dir)
+    if evaluation.get("task") == "classification" and "confusion_matrix" in evaluation:
+        plots["Confusion matrix"] = plot_confusion(evaluation["confusion_matrix"], evaluation["labels"],
+                                                   run_dir / "confusion_matrix.png")
+    elif evaluation.get("task") == "regression" and evaluation.get("y_true"):
+        plots["Predicted vs actual"] = plot_pred_vs_actual(evaluation["y_true"], evaluation["y_pred"],
+                                                           run_dir / "predicted_vs_actual.png")
+    metrics = {k: v for k, v in evaluation.get("metrics", {}).items() if k != "confusion_matrix"}
+    images = "".join(
+        f"<figure><img alt='{html.escape(title)}' src='data:image/png;base64,"
+        f"{base64.b64encode(path.read_bytes()).decode()}'><figcaption>{html.escape(title)}</figcaption></figure>"
+        for title, path in plots.items())
+    page = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>glassnet run {html.escape(run_dir.name)}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 2em auto; max-width: 70em; color: #222; }}
+table {{ border-collapse: collapse; margin-bottom: 1.5em; }}
+th, td {{ text-align: left; padding: 0.2em 1em 0.2em 0; border-bottom: 1px solid #ddd; vertical-align: top; }}
+figure {{ display: inline-block; margin: 0 1em 1em 0; }} img {{ max-width: 100%; }}
+</style></head><body>
+<h1>glassnet run {html.escape(run_dir.name)}</h1>
+<h2>Held-out metrics</h2>{_table(metrics) if metrics else "<p>none recorded</p>"}
+<h2>Training</h2>{_table({"epochs run": len(history), **config.get("estimator", {})})}
+<h2>Data</h2>{_table(config.get("data", {}))}
+<h2>Plots</h2>{images}
+</body></html>
+"""
+    out = run_dir / "report.html"
+    out.write_text(page)
+    return out

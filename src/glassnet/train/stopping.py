@@ -1,0 +1,73 @@
+"""When to stop and how the learning rate changes between epochs: scikit-learn's MLP rules.
+
+An epoch "does not improve" when the training loss is not below the best loss minus ``tol``
+(or, with a validation set, when the validation score is not above the best score plus ``tol``).
+After more than ``n_iter_no_change`` such epochs in a row training stops, except under the
+'adaptive' learning rate, which divides the rate by 5 instead, until it falls below 1e-6.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+
+class Plateau:
+    """Counts epochs without improvement of the training loss or of the validation score."""
+
+    def __init__(self, tol: float, n_iter_no_change: float, use_validation: bool) -> None:
+        self.tol, self.n_iter_no_change, self.use_validation = tol, n_iter_no_change, use_validation
+        self.best_loss: float | None = None if use_validation else math.inf
+        self.best_score: float | None = -math.inf if use_validation else None
+        self.bad_epochs = 0
+
+    def update(self, loss: float, score: float | None) -> bool:
+        """Record one epoch; True when it is the best so far (time to keep a copy of the weights)."""
+        if self.use_validation:
+            self.bad_epochs = self.bad_epochs + 1 if score < self.best_score + self.tol else 0
+            if score > self.best_score:
+                self.best_score = score
+                return True
+            return False
+        self.bad_epochs = self.bad_epochs + 1 if loss > self.best_loss - self.tol else 0
+        if loss < self.best_loss:
+            self.best_loss = loss
+            return True
+        return False
+
+    @property
+    def plateaued(self) -> bool:
+        """More than ``n_iter_no_change`` epochs in a row without improvement."""
+        return self.bad_epochs > self.n_iter_no_change
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"best_loss": self.best_loss, "best_score": self.best_score, "bad_epochs": self.bad_epochs}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.best_loss, self.best_score = state["best_loss"], state["best_score"]
+        self.bad_epochs = int(state["bad_epochs"])
+
+
+class LearningRate:
+    """scikit-learn's 'constant', 'invscaling' and 'adaptive' rules, applied to ``optimizer.lr``.
+
+    'invscaling': lr = lr_init / (t + 1) ** power_t after each epoch, t counting samples seen.
+    'adaptive': lr /= 5 on a plateau. ``schedule=None`` leaves the rate alone (Adam and friends).
+    """
+
+    min_adaptive_lr = 1e-6
+
+    def __init__(self, optimizer: Any, schedule: str | None, lr_init: float, power_t: float = 0.5) -> None:
+        self.optimizer, self.schedule, self.lr_init, self.power_t = optimizer, schedule, lr_init, power_t
+
+    def epoch_end(self, samples_seen: int) -> None:
+        """Update the rate after an epoch."""
+        if self.schedule == "invscaling":
+            self.optimizer.lr = self.lr_init / (samples_seen + 1) ** self.power_t
+
+    def on_plateau(self) -> bool:
+        """React to a plateau; True means stop training."""
+        if self.schedule != "adaptive" or self.optimizer.lr <= self.min_adaptive_lr:
+            return True
+        self.optimizer.lr /= 5.0
+        return False

@@ -1,0 +1,43 @@
+"""Shared fixtures: ``xp`` runs a test once on NumPy and once on array-api-strict arrays.
+
+array-api-strict is the reference implementation of the Array API standard: it rejects every
+call the standard does not define, so a test that passes on it proves the core uses no
+NumPy-only function.
+"""
+
+from __future__ import annotations
+
+import array_api_compat
+import numpy as np
+import pytest
+
+import glassnet as gn
+
+BACKENDS = ["numpy", "array_api_strict"]
+
+
+@pytest.fixture(params=BACKENDS)
+def xp(request: pytest.FixtureRequest):
+    """The array namespace under test: NumPy (through array-api-compat) or array-api-strict."""
+    if request.param == "numpy":
+        return array_api_compat.array_namespace(np.empty(0))
+    return pytest.importorskip("array_api_strict")
+
+
+@pytest.fixture(autouse=True)
+def _seed() -> None:
+    """Every test starts from the same default generator."""
+    gn.manual_seed(0)
+
+
+def to_xp(xp, value, dtype: str = "float64"):
+    """A NumPy array or nested list as an ``xp`` array of float ``dtype`` (or int64 for integer input)."""
+    arr = np.asarray(value)
+    if arr.dtype.kind in "iu":
+        return xp.asarray(arr.astype(np.int64))
+    return xp.asarray(arr.astype(dtype), dtype=getattr(xp, dtype))
+
+
+def npy(x) -> np.ndarray:
+    """Host NumPy copy of an array or Tensor."""
+    return gn.to_numpy(x.data if isinstance(x, gn.Tensor) else x)

@@ -1,0 +1,72 @@
+"""The examples: importable, runnable, and right (examples/xor.py's hand-written backprop equals autograd)."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+@pytest.fixture(scope="module")
+def xor():
+    spec = importlib.util.spec_from_file_location("xor_example", EXAMPLES / "xor.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_xor_hand_written_gradients_equal_autograd(xor, seed) -> None:
+    params = xor.init_params(seed)
+    params["b1"] += np.random.default_rng(seed).normal(size=4)  # nonzero biases too
+    x = np.random.default_rng(seed + 100).normal(size=(6, 2))  # and inputs beyond the four corners
+    y = np.random.default_rng(seed + 200).uniform(size=(6, 1))
+    manual_loss, manual = xor.manual_gradients(params, x, y)
+    auto_loss, auto = xor.autograd_gradients(params, x, y)
+    assert manual_loss == pytest.approx(auto_loss, rel=1e-14)
+    for name in xor.NAMES:
+        assert manual[name].shape == params[name].shape
+        assert auto[name].dtype == np.float64
+        np.testing.assert_allclose(manual[name], auto[name], rtol=1e-12, atol=1e-15)
+
+
+def test_xor_hand_written_gradients_match_finite_differences(xor) -> None:
+    params, eps = xor.init_params(3), 1e-6
+    _, grads = xor.manual_gradients(params, xor.X, xor.Y)
+    for name in xor.NAMES:
+        for idx in np.ndindex(params[name].shape):
+            shifted = {k: v.copy() for k, v in params.items()}
+            shifted[name][idx] += eps
+            plus, _ = xor.manual_gradients(shifted, xor.X, xor.Y)
+            shifted[name][idx] -= 2 * eps
+            minus, _ = xor.manual_gradients(shifted, xor.X, xor.Y)
+            assert grads[name][idx] == pytest.approx((plus - minus) / (2 * eps), rel=1e-5, abs=1e-9)
+
+
+def test_xor_training_descends_and_both_ways_agree(xor) -> None:
+    start = xor.init_params(1)
+    manual = {k: v.copy() for k, v in start.items()}
+    manual_losses = xor.train_manual(manual, epochs=1000)
+    auto, auto_losses = xor.train_autograd(start, epochs=1000)
+    assert np.all(np.diff(manual_losses) <= 1e-12)  # the loss goes down at every step
+    assert manual_losses[-1] < 0.05 * manual_losses[0]
+    np.testing.assert_allclose(manual_losses, auto_losses, rtol=1e-10)
+    for name in xor.NAMES:
+        np.testing.assert_allclose(manual[name], auto[name], rtol=1e-10, atol=1e-12)
+
+
+def test_xor_script_solves_xor() -> None:
+    result = subprocess.run([sys.executable, str(EXAMPLES / "xor.py")], capture_output=True, text=True,
+                            timeout=120, check=True)
+    lines = result.stdout.splitlines()
+    assert lines[-1] == "XOR solved"
+    gradient_gap = float(lines[0].rsplit(" ", 1)[-1])
+    assert gradient_gap < 1e-12
+    predictions = [int(line.rsplit("-> ", 1)[-1]) for line in lines if "predicted" in line]
+    assert predictions == [0, 1, 1, 0]

@@ -1,0 +1,242 @@
+"""Model files: round trips, atomic no-clobber writes, and refusal of pickles and corrupt files."""
+
+import json
+import pickle
+import struct
+
+import numpy as np
+import pytest
+
+import glassnet as gn
+from glassnet import io, nn, optim
+from glassnet.io import ModelFileError
+
+
+def _mlp(**kwargs):
+    return nn.MLP([4, 8, 3], rng=0, **kwargs)
+
+
+def _x():
+    return np.random.default_rng(1).normal(size=(5, 4)).astype(np.float32)
+
+
+def _header(path):
+    blob = path.read_bytes()
+    (n,) = struct.unpack("<Q", blob[:8])
+    return n, json.loads(blob[8:8 + n])
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh", "gelu", "leaky_relu", "sigmoid"])
+def test_mlp_round_trip_same_outputs(tmp_path, activation):
+    model = _mlp(activation=activation, dropout=0.2).eval()
+    path = gn.save(model, tmp_path / "m.safetensors")
+    loaded = gn.load(path).eval()
+    assert type(loaded) is nn.MLP and loaded.sizes == [4, 8, 3] and loaded.activation == activation
+    np.testing.assert_array_equal(loaded(_x()).numpy(), model(_x()).numpy())
+
+
+def test_sequential_and_linear_round_trip(tmp_path):
+    model = nn.Sequential(nn.Linear(4, 6, rng=0), nn.LeakyReLU(0.2), nn.Linear(6, 2, bias=False, rng=1))
+    loaded = gn.load(gn.save(model, tmp_path / "s.safetensors"))
+    assert [type(m) for m in loaded.layers] == [nn.Linear, nn.LeakyReLU, nn.Linear]
+    assert loaded.layers[1].negative_slope == 0.2 and loaded.layers[2].bias is None
+    np.testing.assert_array_equal(loaded(_x()).numpy(), model(_x()).numpy())
+
+
+def test_float64_weights_keep_their_dtype(tmp_path):
+    model = nn.MLP([4, 3], dtype="float64", rng=0)
+    loaded = gn.load(gn.save(model, tmp_path / "m.safetensors"))
+    assert loaded.parameters()[0].data.dtype == np.float64
+
+
+def test_weights_readable_by_name_with_plain_safetensors(tmp_path):
+    from safetensors.numpy import load_file
+
+    model = _mlp()
+    tensors = load_file(gn.save(model, tmp_path / "m.safetensors"))
+    np.testing.assert_array_equal(tensors["layers.0.weight"], model.layers[0].weight.numpy())
+
+
+def test_transposed_and_strided_arrays_keep_element_order(tmp_path):
+    # safetensors 0.8 writes non-C-contiguous arrays in memory order instead of logical order
+    base = np.arange(24, dtype=np.float32).reshape(4, 6)
+    tree = {"t": base.T, "s": base[:, ::2], "f": np.asfortranarray(base)}
+    enc = io._Encoder()
+    meta = {"format": io.FORMAT, "format_version": 1, "kind": "module", "content": enc.encode(tree, "")}
+    io.write_file(tmp_path / "x.safetensors", enc.tensors, meta)
+    tensors, meta = io.read_file(tmp_path / "x.safetensors")
+    out = io._decode(meta["content"], tensors)
+    for key, value in tree.items():
+        np.testing.assert_array_equal(out[key], value)
+
+
+def test_plain_data_round_trip(tmp_path):
+    tree = {"ints": {0: np.arange(3), 1: [np.zeros((2, 2), np.float64), 2.5]}, "tup": (1, "a", None),
+            "labels": np.array(["cat", "dog"]), "mixed": np.array(["a", 1], dtype=object), "scalar": np.float32(1.5),
+            "$odd": True, "zero_d": np.array(3.0), "flags": np.array([True, False])}
+    enc = io._Encoder()
+    content = enc.encode(tree, "")
+    io.write_file(tmp_path / "p.safetensors", enc.tensors, {"format": io.FORMAT, "format_version": 1,
+                                                            "kind": "checkpoint", "content": content})
+    tensors, meta = io.read_file(tmp_path / "p.safetensors")
+    out = io._decode(meta["content"], tensors)
+    assert set(out) == set(tree) and out["tup"] == (1, "a", None) and out["$odd"] is True
+    np.testing.assert_array_equal(out["ints"][0], np.arange(3))
+    assert out["ints"][1][1] == 2.5 and out["ints"][1][0].dtype == np.float64
+    assert out["labels"].tolist() == ["cat", "dog"] and out["mixed"].dtype == object
+    assert out["zero_d"].shape == () and out["flags"].dtype == bool
+
+
+def test_unstorable_values_are_refused():
+    with pytest.raises(TypeError, match="not plain data"):
+        io._Encoder().encode({"f": lambda: 0}, "")
+
+
+def test_optimizer_state_round_trip(tmp_path):
+    model = _mlp()
+    opt = optim.Adam(model.parameters(), lr=0.01)
+    for _ in range(3):
+        opt.zero_grad()
+        (model(_x()) ** 2).mean().backward()
+        opt.step()
+    enc = io._Encoder()
+    content = enc.encode(opt.state_dict(), "opt")
+    io.write_file(tmp_path / "o.safetensors", enc.tensors, {"format": io.FORMAT, "format_version": 1,
+                                                            "kind": "checkpoint", "content": content})
+    tensors, meta = io.read_file(tmp_path / "o.safetensors")
+    other = optim.Adam(_mlp().parameters(), lr=0.5)
+    other.load_state_dict(io._decode(meta["content"], tensors))
+    assert other.t == 3 and other.lr == 0.01 and other.betas == (0.9, 0.999)
+    for a, b in zip(other.state, opt.state, strict=True):
+        np.testing.assert_array_equal(a["exp_avg_sq"], b["exp_avg_sq"])
+
+
+def test_never_overwrites_without_permission(tmp_path):
+    path = tmp_path / "m.safetensors"
+    gn.save(_mlp(), path)
+    before = path.read_bytes()
+    with pytest.raises(FileExistsError, match="already exists"):
+        gn.save(nn.MLP([4, 3]), path)
+    assert path.read_bytes() == before
+    gn.save(nn.MLP([4, 3], rng=0), path, overwrite=True)
+    assert gn.load(path).sizes == [4, 3]
+    assert [p.name for p in tmp_path.iterdir()] == ["m.safetensors"]  # no temporary files left
+
+
+def test_failed_write_leaves_old_file_and_no_temp(tmp_path, monkeypatch):
+    path = tmp_path / "m.safetensors"
+    gn.save(_mlp(), path)
+    before = path.read_bytes()
+
+    def boom(*args):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(io.os, "replace", boom)
+    with pytest.raises(OSError, match="disk full"):
+        gn.save(nn.MLP([4, 3]), path, overwrite=True)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["m.safetensors"]
+
+
+def test_metadata_is_stored_and_reserved_keys_refused(tmp_path):
+    path = gn.save(_mlp(), tmp_path / "m.safetensors", metadata={"metrics": {"accuracy": 0.9}})
+    _, meta = io.load_with_metadata(path)
+    assert meta["metrics"] == {"accuracy": 0.9} and meta["format_version"] == io.FORMAT_VERSION
+    assert meta["architecture"]["n_parameters"] == 4 * 8 + 8 + 8 * 3 + 3
+    assert all(len(entry["sha256"]) == 64 for entry in meta["tensors"].values())
+    with pytest.raises(ValueError, match="reserved"):
+        gn.save(_mlp(), tmp_path / "n.safetensors", metadata={"kind": "x"})
+
+
+def test_unsupported_objects_are_refused(tmp_path):
+    class Custom(nn.Module):
+        def forward(self, x):
+            return x
+
+    with pytest.raises(TypeError, match="cannot save a Custom"):
+        gn.save(Custom(), tmp_path / "c.safetensors")
+    with pytest.raises(TypeError, match=r"nn\.Module or a glassnet estimator"):
+        gn.save({"w": np.zeros(3)}, tmp_path / "d.safetensors")
+
+
+# ---------------------------------------------------------------- refusing bad files
+
+def test_pickle_payload_is_refused_without_running(tmp_path):
+    marker = tmp_path / "ran"
+
+    class Evil:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    path = tmp_path / "evil.safetensors"
+    path.write_bytes(pickle.dumps(Evil()))
+    with pytest.raises(ModelFileError, match="pickle"):
+        gn.load(path)
+    assert not marker.exists()
+
+
+def test_zip_and_garbage_and_empty_files_are_refused(tmp_path):
+    for name, blob, message in [("z.safetensors", b"PK\x03\x04rest", "zip"),
+                                ("g.safetensors", b"\xff" * 64, "not a glassnet model"),
+                                ("e.safetensors", b"", "not a glassnet model")]:
+        (tmp_path / name).write_bytes(blob)
+        with pytest.raises(ModelFileError, match=message):
+            gn.load(tmp_path / name)
+    with pytest.raises(ModelFileError, match="does not exist"):
+        gn.load(tmp_path / "missing.safetensors")
+
+
+def test_plain_safetensors_without_glassnet_metadata_is_refused(tmp_path):
+    from safetensors.numpy import save_file
+
+    save_file({"w": np.zeros(3, np.float32)}, str(tmp_path / "plain.safetensors"))
+    with pytest.raises(ModelFileError, match="no glassnet metadata"):
+        gn.load(tmp_path / "plain.safetensors")
+
+
+def test_flipped_byte_in_tensor_data_is_detected(tmp_path):
+    path = gn.save(_mlp(), tmp_path / "m.safetensors")
+    blob = bytearray(path.read_bytes())
+    blob[-3] ^= 0x40  # inside the last tensor's data: the format itself would not notice
+    path.write_bytes(bytes(blob))
+    with pytest.raises(ModelFileError, match="checksum mismatch"):
+        gn.load(path)
+
+
+def test_truncated_file_is_detected(tmp_path):
+    path = gn.save(_mlp(), tmp_path / "m.safetensors")
+    path.write_bytes(path.read_bytes()[:-10])
+    with pytest.raises(ModelFileError, match="corrupt"):
+        gn.load(path)
+
+
+def _rewrite_meta(path, edit):
+    from safetensors.numpy import load_file, save_file
+
+    tensors = load_file(str(path))
+    _, header = _header(path)
+    meta = json.loads(header["__metadata__"]["glassnet"])
+    edit(meta)
+    save_file(tensors, str(path), metadata={"glassnet": json.dumps(meta)})
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda m: m.update(format_version=99), "newer than this glassnet"),
+    (lambda m: m.update(kind="script"), "unknown kind"),
+    (lambda m: m["content"]["spec"].update(type="os.system"), "unknown module type"),
+    (lambda m: m["content"]["spec"].update(sizes=[4, 9, 3]), "do not fit the architecture"),
+    (lambda m: m["tensors"]["layers.0.weight"].update(shape=[8, 4]), "table says"),
+    (lambda m: m["tensors"].pop("layers.0.bias"), "tensor table does not match"),
+])
+def test_inconsistent_metadata_is_refused(tmp_path, edit, message):
+    path = gn.save(_mlp(), tmp_path / "m.safetensors")
+    _rewrite_meta(path, edit)
+    with pytest.raises(ModelFileError, match=message):
+        gn.load(path)
+
+
+def test_checkpoint_is_not_loaded_as_a_model(tmp_path):
+    path = gn.save(_mlp(), tmp_path / "m.safetensors")
+    _rewrite_meta(path, lambda m: m.update(kind="checkpoint"))
+    with pytest.raises(ModelFileError, match="checkpoint"):
+        gn.load(path)

@@ -1,0 +1,142 @@
+"""Preprocessing: standardization, one-hot encoding, missing values, labels, JSON round trips."""
+
+import json
+import warnings
+
+import numpy as np
+import pytest
+
+from glassnet import datasets
+from glassnet.preprocessing import LabelEncoder, Preprocessor, check_target, infer_task
+
+pd = pytest.importorskip("pandas")
+
+
+def _frame():
+    return pd.DataFrame({"num": [1.0, 2.0, np.nan, 5.0], "cat": ["a", "b", None, "a"],
+                         "flag": [True, False, True, True], "full": [0.0, 0.0, 0.0, 0.0]})
+
+
+def test_standardize_one_hot_and_flags():
+    pre = Preprocessor().fit(_frame())
+    assert pre.feature_names_out == ["num", "flag", "full", "cat=a", "cat=b", "num__missing", "cat__missing"]
+    X = pre.transform(_frame())
+    assert X.dtype == np.float32 and X.shape == (4, 7)
+    mean, std = np.mean([1, 2, 5]), np.std([1, 2, 5])
+    np.testing.assert_allclose(X[:, 0], [(1 - mean) / std, (2 - mean) / std, 0.0, (5 - mean) / std], rtol=1e-6)
+    np.testing.assert_array_equal(X[:, 2], 0.0)  # constant column: scale 1, not a division by zero
+    np.testing.assert_array_equal(X[:, 3:5], [[1, 0], [0, 1], [0, 0], [1, 0]])
+    np.testing.assert_array_equal(X[:, 5:], [[0, 0], [0, 0], [1, 1], [0, 0]])
+
+
+def test_unknown_category_gives_zeros_and_a_warning():
+    pre = Preprocessor().fit(_frame())
+    new = _frame().assign(cat=["c", "a", "b", "zzz"])
+    with pytest.warns(UserWarning, match="not seen in training.*'cat': 2"):
+        X = pre.transform(new)
+    np.testing.assert_array_equal(X[:, 3:5], [[0, 0], [1, 0], [0, 1], [0, 0]])
+
+
+def test_missing_policy_error_names_the_columns():
+    with pytest.raises(ValueError, match=r"missing values in columns \['num', 'cat'\]"):
+        Preprocessor(missing="error").fit(_frame())
+    pre = Preprocessor(missing="error").fit(_frame().dropna())
+    with pytest.raises(ValueError, match=r"\['num'\]"):
+        pre.transform(_frame().fillna({"cat": "a"}))
+
+
+def test_new_missing_values_are_imputed_with_a_warning():
+    pre = Preprocessor().fit(_frame().dropna())
+    with pytest.warns(UserWarning, match="had none in training"):
+        X = pre.transform(_frame())
+    assert np.isfinite(X).all()
+
+
+def test_missing_columns_and_bad_values_are_named():
+    pre = Preprocessor().fit(_frame())
+    with pytest.raises(ValueError, match=r"lacks columns \['cat'\]"):
+        pre.transform(_frame().drop(columns=["cat"]))
+    with pytest.raises(ValueError, match="'num' was numeric in training"):
+        pre.transform(_frame().astype({"num": object}).assign(num=["x", 1, 2, 3]))
+    with pytest.raises(ValueError, match="all missing"):
+        Preprocessor().fit(pd.DataFrame({"a": [np.nan, np.nan]}))
+    with pytest.raises(ValueError, match="infinite"):
+        Preprocessor().fit(pd.DataFrame({"a": [1.0, np.inf]}))
+    with pytest.raises(ValueError, match="not fitted"):
+        Preprocessor().transform(_frame())
+
+
+def test_forced_categorical_and_integral_float_categories():
+    df = pd.DataFrame({"zip": [10115, 80331, 10115]})
+    pre = Preprocessor(categorical=["zip"]).fit(df)
+    assert pre.feature_names_out == ["zip=10115", "zip=80331"]
+    # the same codes read back as floats (a column with a gap) still match
+    with pytest.warns(UserWarning, match="had none in training"):
+        X = pre.transform(pd.DataFrame({"zip": [10115.0, np.nan, 80331.0]}))
+    np.testing.assert_array_equal(X[:, :2], [[1, 0], [0, 0], [0, 1]])
+    with pytest.raises(ValueError, match="not in the data"):
+        Preprocessor(categorical=["nope"]).fit(df)
+
+
+def test_json_round_trip_gives_identical_output():
+    pre = Preprocessor().fit(_frame())
+    again = Preprocessor.from_dict(json.loads(json.dumps(pre.to_dict())))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_array_equal(again.transform(_frame()), pre.transform(_frame()))
+    assert "categorical, 2 categories (a, b), missing-value flag" in again.summary()
+
+
+@pytest.mark.parametrize("bad", [None, {"type": "tabular", "version": 2, "columns": []},
+                                 {"type": "tabular", "version": 1, "columns": [{"name": "a", "kind": "code"}]},
+                                 {"type": "tabular", "version": 1,
+                                  "columns": [{"name": "a", "kind": "numeric", "missing_flag": False,
+                                               "mean": 0.0, "scale": 0.0}]}])
+def test_invalid_descriptions_are_refused(bad):
+    with pytest.raises(ValueError, match="invalid preprocessing"):
+        Preprocessor.from_dict(bad)
+
+
+def test_numpy_and_mapping_input():
+    X = np.array([[1.0, 2.0], [3.0, 4.0]])
+    assert Preprocessor().fit(X).feature_names_out == ["x0", "x1"]
+    pre = Preprocessor().fit({"a": np.array(["u", "v"]), "b": np.array([1, 2])})
+    np.testing.assert_array_equal(pre.transform({"a": np.array(["v"]), "b": np.array([1])}), [[-1, 0, 1]])
+
+
+def test_infer_task():
+    assert infer_task(np.array(["a", "b", "a"])) == "classification"
+    assert infer_task(np.array([True, False])) == "classification"
+    assert infer_task(np.array([0, 1, 2, 1, 0, 2])) == "classification"
+    assert infer_task(np.array([0.5, 1.2, 3.3])) == "regression"
+    assert infer_task(datasets.load("diabetes").y) == "regression"
+    assert infer_task(datasets.load("digits").y) == "classification"
+
+
+def test_label_encoder_round_trip_and_unknown_labels():
+    enc = LabelEncoder().fit(np.array(["dog", "cat", "dog", "emu"], dtype=object))
+    assert enc.classes == ["cat", "dog", "emu"]
+    np.testing.assert_array_equal(enc.transform(["emu", "cat"]), [2, 0])
+    assert enc.inverse_transform([1, 2]).tolist() == ["dog", "emu"]
+    again = LabelEncoder.from_dict(json.loads(json.dumps(enc.to_dict())))
+    np.testing.assert_array_equal(again.transform(["dog"]), [1])
+    with pytest.raises(ValueError, match=r"\['fox'\] were not seen"):
+        enc.transform(["fox"])
+    with pytest.raises(ValueError, match="at least two classes"):
+        LabelEncoder().fit([1, 1])
+    assert LabelEncoder().fit(np.array([2.0, 1.0])).classes == [1, 2]  # integral floats read as ints
+
+
+def test_check_target_refuses_missing():
+    with pytest.raises(ValueError, match="'price' has 1 missing"):
+        check_target("price", np.array([1.0, np.nan]))
+
+
+@pytest.mark.parametrize("name", datasets.NAMES)
+def test_builtin_datasets(name):
+    ds = datasets.load(name)
+    assert ds.X.ndim == 2 and len(ds.X) == len(ds.y) == len(ds.frame())
+    assert len(ds.feature_names) == ds.X.shape[1] and np.isfinite(ds.X).all()
+    assert ds.task == ("regression" if name == "diabetes" else "classification")
+    with pytest.raises(ValueError, match="unknown data set"):
+        datasets.load("mnist")

@@ -1,0 +1,241 @@
+"""Autograd semantics: graph reuse, deep graphs, accumulation, no_grad, dtypes and error messages."""
+
+from __future__ import annotations
+
+import copy
+import pickle
+
+import numpy as np
+import pytest
+
+import glassnet as gn
+from conftest import npy, to_xp
+
+
+def leaf(xp, value, dtype: str = "float64") -> gn.Tensor:
+    return gn.Tensor(to_xp(xp, value, dtype), requires_grad=True)
+
+
+def test_reused_node_gradients_add_up(xp) -> None:
+    a = leaf(xp, [1.0, -2.0, 3.0])
+    b = a + a
+    c = b + b
+    c.sum().backward()
+    np.testing.assert_array_equal(npy(a.grad), [4.0, 4.0, 4.0])
+
+
+def test_reused_node_with_products(xp) -> None:
+    # f = (a*a) * (a*a) = a^4, df/da = 4 a^3, through a node used twice
+    a = leaf(xp, [0.5, -1.5])
+    sq = a * a
+    (sq * sq).sum().backward()
+    np.testing.assert_allclose(npy(a.grad), 4 * np.array([0.5, -1.5]) ** 3)
+
+
+def test_diamond_graph(xp) -> None:
+    a = leaf(xp, [2.0])
+    b, c = a * 3.0, a.exp()
+    (b * c).sum().backward()
+    np.testing.assert_allclose(npy(a.grad), 3 * np.exp(2.0) + 6 * np.exp(2.0))
+
+
+def test_chain_of_10000_ops_has_no_recursion_error(xp) -> None:
+    a = leaf(xp, [1.0, 2.0])
+    y = a
+    for _ in range(10_000):
+        y = y + 1.0
+    y.sum().backward()
+    np.testing.assert_array_equal(npy(a.grad), [1.0, 1.0])
+    np.testing.assert_array_equal(npy(y), [10_001.0, 10_002.0])
+
+
+def test_repeated_backward_accumulates_into_leaves_only(xp) -> None:
+    a = leaf(xp, [1.0, 2.0])
+    h = a * a
+    loss = h.sum()
+    loss.backward()
+    loss.backward()
+    np.testing.assert_array_equal(npy(a.grad), 2 * 2 * np.array([1.0, 2.0]))
+    assert h.grad is None and loss.grad is None  # intermediate nodes never store a gradient
+    a.zero_grad()
+    loss.backward()
+    np.testing.assert_array_equal(npy(a.grad), 2 * np.array([1.0, 2.0]))
+
+
+def test_backward_gradient_is_not_aliased_with_caller_or_other_leaves(xp) -> None:
+    a, b = leaf(xp, [1.0, 2.0]), leaf(xp, [3.0, 4.0])
+    out = a + b
+    g = to_xp(xp, [1.0, 1.0])
+    out.backward(g)
+    a.grad[0] = 100.0  # writing one leaf's gradient must not touch the other's or the caller's
+    np.testing.assert_array_equal(npy(b.grad), [1.0, 1.0])
+    np.testing.assert_array_equal(npy(g), [1.0, 1.0])
+
+
+def test_backward_with_explicit_gradient(xp) -> None:
+    a = leaf(xp, [[1.0, 2.0], [3.0, 4.0]])
+    (a * 2.0).backward(to_xp(xp, [[1.0, 0.0], [0.5, 2.0]]))
+    np.testing.assert_array_equal(npy(a.grad), [[2.0, 0.0], [1.0, 4.0]])
+
+
+def test_backward_on_non_scalar_without_gradient_raises(xp) -> None:
+    a = leaf(xp, [1.0, 2.0])
+    with pytest.raises(RuntimeError, match=r"non-scalar.*\(2,\).*gradient"):
+        (a * 2.0).backward()
+
+
+def test_backward_with_wrong_gradient_shape_raises(xp) -> None:
+    a = leaf(xp, [1.0, 2.0])
+    with pytest.raises(ValueError, match=r"\(3,\).*\(2,\)"):
+        (a * 2.0).backward(to_xp(xp, [1.0, 1.0, 1.0]))
+
+
+def test_backward_without_requires_grad_raises(xp) -> None:
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        gn.Tensor(to_xp(xp, [1.0])).sum().backward()
+
+
+def test_no_grad_records_nothing(xp) -> None:
+    a = leaf(xp, [1.0, 2.0])
+    with gn.no_grad():
+        b = a * 2.0
+        assert not gn.tensor.is_grad_enabled()
+    assert gn.tensor.is_grad_enabled()
+    assert not b.requires_grad and b._parents == ()
+    c = a * 2.0
+    assert c.requires_grad
+
+
+def test_no_grad_restores_state_after_an_exception() -> None:
+    with pytest.raises(KeyError), gn.no_grad():
+        raise KeyError("boom")
+    assert gn.tensor.is_grad_enabled()
+
+
+def test_constants_do_not_get_gradients(xp) -> None:
+    a = leaf(xp, [1.0, 2.0])
+    c = gn.Tensor(to_xp(xp, [3.0, 4.0]))
+    (a * c).sum().backward()
+    assert c.grad is None
+    np.testing.assert_array_equal(npy(a.grad), [3.0, 4.0])
+
+
+def test_detach_item_numpy(xp) -> None:
+    a = leaf(xp, [[1.5, 2.0]])
+    d = (a * 2.0).detach()
+    assert not d.requires_grad and d._parents == ()
+    assert isinstance(d.numpy(), np.ndarray)
+    np.testing.assert_array_equal(d.numpy(), [[3.0, 4.0]])
+    s = a.sum()
+    assert isinstance(s.item(), float) and s.item() == 3.5
+    with pytest.raises(ValueError, match=r"one element.*\(1, 2\)"):
+        a.item()
+
+
+def test_data_and_grad_stay_in_the_input_namespace(xp) -> None:
+    a = leaf(xp, [1.0, 2.0])
+    (a * a).sum().backward()
+    assert gn.backend.namespace(a.data) is gn.backend.namespace(to_xp(xp, [0.0]))
+    assert gn.backend.namespace(a.grad) is gn.backend.namespace(a.data)
+
+
+def test_dtype_rules(xp) -> None:
+    assert gn.Tensor([1.0, 2.0]).dtype == np.float32
+    assert gn.Tensor(3).dtype == np.float32
+    assert gn.Tensor(2.5).dtype == np.float32
+    assert gn.Tensor(np.arange(3)).dtype == np.float32  # integers become the default float
+    assert gn.Tensor(np.zeros(3, dtype=np.float64)).dtype == np.float64
+    scalar = gn.Tensor(np.float32(2.0))  # a NumPy scalar becomes a 0-d array of its dtype
+    assert isinstance(scalar.data, np.ndarray) and scalar.shape == () and scalar.dtype == np.float32
+    assert gn.Tensor(np.float64(2.0)).dtype == np.float64
+    assert gn.Tensor(np.ones(2), dtype="float32").dtype == np.float32
+    assert gn.Tensor(to_xp(xp, [1.0]), dtype="float32").dtype == xp.float32
+    assert gn.Tensor(to_xp(xp, [1.0], "float64")).dtype == xp.float64
+    assert gn.Tensor(to_xp(xp, [1.0], "float32")).dtype == xp.float32
+    assert gn.Tensor(xp.asarray([1, 2])).dtype == xp.float32
+    # operations keep the dtype; Python scalars do not promote float32 to float64
+    x = gn.Tensor(to_xp(xp, [1.0], "float32"), requires_grad=True)
+    y = (x * 2.5 + 1) / 3.0 - 0.5
+    assert y.dtype == xp.float32
+    y.sum().backward()
+    assert x.grad.dtype == xp.float32
+
+
+def test_requires_grad_on_integer_dtype_is_refused(xp) -> None:
+    with pytest.raises(TypeError, match="floating point"):
+        gn.Tensor(xp.asarray([1, 2]), requires_grad=True, dtype=xp.int64)
+
+
+def test_broadcast_error_names_both_shapes(xp) -> None:
+    a, b = gn.Tensor(to_xp(xp, np.ones((2, 3)))), gn.Tensor(to_xp(xp, np.ones((4,))))
+    for op in (lambda: a + b, lambda: a - b, lambda: a * b, lambda: a / b):
+        with pytest.raises(ValueError, match=r"\(2, 3\) and \(4,\)"):
+            op()
+
+
+def test_matmul_error_names_both_shapes(xp) -> None:
+    a, b = gn.Tensor(to_xp(xp, np.ones((2, 3)))), gn.Tensor(to_xp(xp, np.ones((4, 5))))
+    with pytest.raises(ValueError, match=r"matmul.*\(2, 3\) and \(4, 5\)"):
+        a @ b
+
+
+def test_reshape_error_names_both_shapes(xp) -> None:
+    a = gn.Tensor(to_xp(xp, np.ones((2, 3))))
+    with pytest.raises(ValueError, match=r"\(2, 3\).*\(4, 2\)"):
+        a.reshape(4, 2)
+
+
+def test_reflected_operators_with_plain_arrays() -> None:
+    a = gn.Tensor(np.array([[1.0, 2.0], [3.0, 4.0]]), requires_grad=True)
+    m = np.array([[1.0, 0.0], [1.0, 1.0]])
+    out = (m @ a) + (m - a) * (2.0 / a) + m * a
+    assert isinstance(out, gn.Tensor)
+    out.sum().backward()
+    assert a.grad.shape == (2, 2)
+
+
+def test_integer_row_index_accumulates_repeated_rows(xp) -> None:
+    a = leaf(xp, np.arange(6.0).reshape(3, 2))
+    rows = a[xp.asarray([0, 2, 0])]
+    np.testing.assert_array_equal(npy(rows), [[0, 1], [4, 5], [0, 1]])
+    rows.sum().backward()
+    np.testing.assert_array_equal(npy(a.grad), [[2, 2], [0, 0], [1, 1]])
+
+
+def test_negative_and_scalar_indices(xp) -> None:
+    a = leaf(xp, np.arange(6.0).reshape(3, 2))
+    picked = a[xp.asarray([-1, 0])]
+    np.testing.assert_array_equal(npy(picked), [[4, 5], [0, 1]])
+    second = a[np.int64(1)]  # a NumPy integer is one plain position, like a Python int
+    assert second.shape == (2,)
+    (picked.sum() + second.sum() + a[-1].sum()).backward()
+    np.testing.assert_array_equal(npy(a.grad), [[1, 1], [1, 1], [2, 2]])
+
+
+def test_row_index_from_another_namespace(xp) -> None:
+    a = leaf(xp, np.arange(6.0).reshape(3, 2))
+    a[np.array([2, 2])].sum().backward()
+    np.testing.assert_array_equal(npy(a.grad), [[0, 0], [0, 0], [2, 2]])
+
+
+def test_float_row_index_is_refused(xp) -> None:
+    a = gn.Tensor(to_xp(xp, np.ones((3, 2))))
+    with pytest.raises(TypeError, match="integers"):
+        a[to_xp(xp, [0.0, 1.0])]
+
+
+def test_properties_and_repr(xp) -> None:
+    a = gn.Tensor(to_xp(xp, np.ones((2, 3))), requires_grad=True)
+    assert a.shape == (2, 3) and a.ndim == 2 and a.size == 6 and len(a) == 2
+    assert "requires_grad=True" in repr(a)
+
+
+def test_tensor_copies_and_pickles_as_a_leaf(xp) -> None:
+    a = leaf(xp, [1.0, 2.0, 3.0])
+    h = a * 2.0
+    for clone in (copy.deepcopy(a), pickle.loads(pickle.dumps(a)), copy.deepcopy(h)):
+        assert clone.requires_grad and clone._parents == () and clone.xp is a.xp
+        clone.data[0] = 5.0
+        (clone * clone).sum().backward()
+        assert clone.grad is not None
+    assert npy(a)[0] == 1.0 and a.grad is None

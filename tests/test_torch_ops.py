@@ -1,0 +1,251 @@
+"""Values and gradients of every public op and loss against PyTorch (CPU), in float64 and float32.
+
+Each row: a glassnet function of (xp, *tensors), the PyTorch function of (torch, *tensors), and the
+inputs. Gradients are compared for a fixed random weighting of the output, for every float input.
+Also: numerical stability at logits of magnitude 1e4, and clear errors for bad class targets.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import glassnet as gn
+import glassnet.functional as F
+from conftest import npy, to_xp
+
+
+@pytest.fixture(scope="module")
+def torch():
+    torch = pytest.importorskip("torch")
+    torch.set_num_threads(1)
+    return torch
+
+
+_rng = np.random.default_rng(7)
+Y = np.array([1, 0, 3, 3, 2])
+ROWS = np.array([2, 0, 2, 1])
+
+
+def U(*shape: int, scale: float = 2.0) -> np.ndarray:  # noqa: N802 (short table helper)
+    return _rng.uniform(-scale, scale, size=shape)
+
+
+def P(*shape: int) -> np.ndarray:  # noqa: N802 (short table helper)
+    return _rng.uniform(0.05, 0.95, size=shape)
+
+
+def tf(torch):
+    return torch.nn.functional
+
+
+CASES = [
+    ("add", lambda xp, a, b: a + b, lambda th, a, b: a + b, [U(3, 4), U(4)]),
+    ("sub", lambda xp, a, b: a - b, lambda th, a, b: a - b, [U(2, 3, 4), U(3, 1)]),
+    ("rsub", lambda xp, a: 3.0 - a, lambda th, a: 3.0 - a, [U(3)]),
+    ("mul", lambda xp, a, b: a * b, lambda th, a, b: a * b, [U(3, 1), U(1, 4)]),
+    ("div", lambda xp, a, b: a / b, lambda th, a, b: a / b, [U(3, 4), P(4) + 0.5]),
+    ("rdiv", lambda xp, a: 2.0 / a, lambda th, a: 2.0 / a, [P(4) + 0.5]),
+    ("pow", lambda xp, a: a ** 3, lambda th, a: a ** 3, [U(3, 4)]),
+    ("pow_frac", lambda xp, a: a ** 1.5, lambda th, a: a ** 1.5, [P(3, 4)]),
+    ("neg", lambda xp, a: -a, lambda th, a: -a, [U(3)]),
+    ("matmul_2d", lambda xp, a, b: a @ b, lambda th, a, b: a @ b, [U(3, 4), U(4, 5)]),
+    ("matmul_nd", lambda xp, a, b: a @ b, lambda th, a, b: a @ b, [U(2, 3, 4), U(4, 5)]),
+    ("matmul_vec", lambda xp, a, b: a @ b, lambda th, a, b: a @ b, [U(3, 4), U(4)]),
+    ("matmul_vec_left", lambda xp, a, b: a @ b, lambda th, a, b: a @ b, [U(4), U(4, 5)]),
+    ("sum", lambda xp, a: a.sum(), lambda th, a: a.sum(), [U(3, 4)]),
+    ("sum_axis", lambda xp, a: a.sum(axis=1, keepdims=True), lambda th, a: a.sum(dim=1, keepdim=True), [U(3, 4)]),
+    ("sum_axes", lambda xp, a: a.sum(axis=(0, 2)), lambda th, a: a.sum(dim=(0, 2)), [U(2, 3, 4)]),
+    ("mean", lambda xp, a: a.mean(), lambda th, a: a.mean(), [U(3, 4)]),
+    ("mean_axis", lambda xp, a: a.mean(axis=0), lambda th, a: a.mean(dim=0), [U(3, 4)]),
+    ("reshape", lambda xp, a: a.reshape(6, 2), lambda th, a: a.reshape(6, 2), [U(3, 4)]),
+    ("T", lambda xp, a: a.T, lambda th, a: a.permute(2, 1, 0), [U(2, 3, 4)]),
+    ("slice", lambda xp, a: a[1:, ::2], lambda th, a: a[1:, ::2], [U(3, 5)]),
+    ("rows", lambda xp, a: a[xp.asarray(ROWS)], lambda th, a: a[th.as_tensor(ROWS)], [U(3, 4)]),
+    ("exp", lambda xp, a: a.exp(), lambda th, a: a.exp(), [U(3, 4)]),
+    ("log", lambda xp, a: a.log(), lambda th, a: a.log(), [P(3, 4)]),
+    ("abs", lambda xp, a: a.abs(), lambda th, a: a.abs(), [U(3, 4)]),
+    ("tanh", lambda xp, a: F.tanh(a), lambda th, a: th.tanh(a), [U(3, 4)]),
+    ("sigmoid", lambda xp, a: F.sigmoid(a), lambda th, a: th.sigmoid(a), [U(3, 4, scale=30.0)]),
+    ("relu", lambda xp, a: F.relu(a), lambda th, a: tf(th).relu(a), [U(3, 4)]),
+    ("leaky_relu", lambda xp, a: F.leaky_relu(a), lambda th, a: tf(th).leaky_relu(a), [U(3, 4)]),
+    ("leaky_relu_slope", lambda xp, a: F.leaky_relu(a, 0.2), lambda th, a: tf(th).leaky_relu(a, 0.2), [U(3, 4)]),
+    ("gelu", lambda xp, a: F.gelu(a), lambda th, a: tf(th).gelu(a), [U(3, 4, scale=4.0)]),
+    ("gelu_tanh", lambda xp, a: F.gelu(a, approximate="tanh"), lambda th, a: tf(th).gelu(a, approximate="tanh"),
+     [U(3, 4, scale=4.0)]),
+    ("softmax", lambda xp, a: F.softmax(a), lambda th, a: th.softmax(a, dim=-1), [U(3, 4, scale=10.0)]),
+    ("softmax_axis0", lambda xp, a: F.softmax(a, axis=0), lambda th, a: th.softmax(a, dim=0), [U(3, 4)]),
+    ("log_softmax", lambda xp, a: F.log_softmax(a), lambda th, a: th.log_softmax(a, dim=-1), [U(3, 4, scale=10.0)]),
+    ("log_softmax_axis1", lambda xp, a: F.log_softmax(a, axis=1), lambda th, a: th.log_softmax(a, dim=1),
+     [U(2, 3, 4)]),
+    ("linear", lambda xp, x, w, b: F.linear(x, w, b), lambda th, x, w, b: tf(th).linear(x, w.T, b),
+     [U(5, 3), U(3, 4), U(4)]),
+    ("linear_no_bias", lambda xp, x, w: F.linear(x, w), lambda th, x, w: tf(th).linear(x, w.T), [U(5, 3), U(3, 4)]),
+    ("linear_3d", lambda xp, x, w, b: F.linear(x, w, b), lambda th, x, w, b: tf(th).linear(x, w.T, b),
+     [U(2, 5, 3), U(3, 4), U(4)]),
+    ("mse_loss", lambda xp, p, t: F.mse_loss(p, t), lambda th, p, t: tf(th).mse_loss(p, t), [U(4, 3), U(4, 3)]),
+    ("l1_loss", lambda xp, p, t: F.l1_loss(p, t), lambda th, p, t: tf(th).l1_loss(p, t), [U(4, 3), U(4, 3)]),
+    ("huber_loss", lambda xp, p, t: F.huber_loss(p, t), lambda th, p, t: tf(th).huber_loss(p, t), [U(4, 3), U(4, 3)]),
+    ("huber_loss_delta", lambda xp, p, t: F.huber_loss(p, t, delta=0.3),
+     lambda th, p, t: tf(th).huber_loss(p, t, delta=0.3), [U(4, 3), U(4, 3)]),
+    ("cross_entropy", lambda xp, z: F.cross_entropy(z, xp.asarray(Y)),
+     lambda th, z: tf(th).cross_entropy(z, th.as_tensor(Y)), [U(5, 4, scale=5.0)]),
+    ("cross_entropy_probs", lambda xp, z, p: F.cross_entropy(z, p), lambda th, z, p: tf(th).cross_entropy(z, p),
+     [U(5, 4, scale=5.0), P(5, 4)]),
+    ("binary_cross_entropy", lambda xp, p, t: F.binary_cross_entropy(p, t),
+     lambda th, p, t: tf(th).binary_cross_entropy(p, t), [P(4, 3), P(4, 3)]),
+    ("bce_with_logits", lambda xp, z, t: F.binary_cross_entropy_with_logits(z, t),
+     lambda th, z, t: tf(th).binary_cross_entropy_with_logits(z, t), [U(4, 3, scale=20.0), P(4, 3)]),
+    # kinks: PyTorch's choice of (sub)gradient at 0 and at |d| = delta
+    ("relu_at_0", lambda xp, a: F.relu(a), lambda th, a: tf(th).relu(a), [np.array([-1.0, 0.0, 1.0])]),
+    ("leaky_relu_at_0", lambda xp, a: F.leaky_relu(a), lambda th, a: tf(th).leaky_relu(a),
+     [np.array([-1.0, 0.0, 1.0])]),
+    ("abs_at_0", lambda xp, a: a.abs(), lambda th, a: a.abs(), [np.array([-1.0, 0.0, 1.0])]),
+    ("l1_at_0", lambda xp, p, t: F.l1_loss(p, t), lambda th, p, t: tf(th).l1_loss(p, t),
+     [np.array([1.0, 2.0]), np.array([1.0, 0.0])]),
+    ("huber_at_delta", lambda xp, p, t: F.huber_loss(p, t), lambda th, p, t: tf(th).huber_loss(p, t),
+     [np.array([1.0, -1.0, 0.0]), np.zeros(3)]),
+]
+
+TOL = {"float64": {"rtol": 1e-10, "atol": 1e-12}, "float32": {"rtol": 2e-5, "atol": 2e-6}}
+
+
+def _run_glassnet(fn, xp, inputs: list[np.ndarray], dtype: str, weights: np.ndarray | None):
+    ts = [gn.Tensor(to_xp(xp, a, dtype), requires_grad=True) for a in inputs]
+    out = fn(xp, *ts)
+    w = to_xp(xp, weights if weights is not None else np.ones(out.shape), dtype)
+    (out * gn.Tensor(w)).sum().backward()
+    return npy(out), [npy(t.grad) if t.grad is not None else None for t in ts]
+
+
+def _run_torch(torch, fn, inputs: list[np.ndarray], dtype: str, weights: np.ndarray):
+    ts = [torch.tensor(a, dtype=getattr(torch, dtype), requires_grad=True) for a in inputs]
+    out = fn(torch, *ts)
+    (out * torch.as_tensor(weights, dtype=out.dtype)).sum().backward()
+    return out.detach().numpy(), [t.grad.numpy() if t.grad is not None else None for t in ts]
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize(("name", "fn", "torch_fn", "inputs"), [pytest.param(*case, id=case[0]) for case in CASES])
+def test_matches_torch(torch, xp, dtype, name, fn, torch_fn, inputs) -> None:
+    ref_out = torch_fn(torch, *[torch.tensor(a, dtype=getattr(torch, dtype)) for a in inputs])
+    weights = np.random.default_rng(0).uniform(0.5, 1.5, size=tuple(ref_out.shape))
+    want, want_grads = _run_torch(torch, torch_fn, inputs, dtype, weights)
+    got, got_grads = _run_glassnet(fn, xp, inputs, dtype, weights)
+    tol = dict(TOL[dtype])
+    if name == "gelu" and not gn.backend.is_numpy(xp):
+        tol = {"rtol": 1e-6, "atol": 1e-6}  # the standard has no erf: a 1.2e-7-accurate fit stands in
+    assert got.shape == want.shape
+    assert got.dtype == want.dtype
+    np.testing.assert_allclose(got, want, **tol)
+    for k, (g, w) in enumerate(zip(got_grads, want_grads, strict=True)):
+        assert (g is None) == (w is None), f"input {k}: gradient presence differs"
+        if g is not None:
+            np.testing.assert_allclose(g, w, **tol, err_msg=f"gradient of input {k}")
+
+
+# ---- numerical stability ---------------------------------------------------------------------
+HUGE = np.array([[1e4, -1e4, 0.0], [-1e4, -1e4, 1e4], [3.0, 1e4, -2.0]])
+HUGE_Y = np.array([1, 0, 2])
+
+
+def _finite_value_and_grad(xp, dtype: str, fn, *inputs):
+    ts = [gn.Tensor(to_xp(xp, a, dtype), requires_grad=True) for a in inputs]
+    out = fn(*ts)
+    out.sum().backward()
+    assert np.all(np.isfinite(npy(out)))
+    for t in ts:
+        assert np.all(np.isfinite(npy(t.grad)))
+    return npy(out), [npy(t.grad) for t in ts]
+
+
+STABLE = [
+    ("cross_entropy", lambda z: F.cross_entropy(z, HUGE_Y), lambda th, z: tf(th).cross_entropy(z, th.as_tensor(HUGE_Y)),
+     [HUGE]),
+    ("cross_entropy_probs", lambda z, p: F.cross_entropy(z, p), lambda th, z, p: tf(th).cross_entropy(z, p),
+     [HUGE, np.full((3, 3), 1.0 / 3)]),
+    ("log_softmax", lambda z: F.log_softmax(z), lambda th, z: th.log_softmax(z, dim=-1), [HUGE]),
+    ("softmax", lambda z: F.softmax(z), lambda th, z: th.softmax(z, dim=-1), [HUGE]),
+    ("sigmoid", lambda z: F.sigmoid(z), lambda th, z: th.sigmoid(z), [HUGE]),
+    ("bce_with_logits", lambda z, t: F.binary_cross_entropy_with_logits(z, t),
+     lambda th, z, t: tf(th).binary_cross_entropy_with_logits(z, t), [HUGE, np.eye(3)]),
+    ("bce_near_0_and_1", lambda p, t: F.binary_cross_entropy(p, t), lambda th, p, t: tf(th).binary_cross_entropy(p, t),
+     [np.array([1e-7, 1.0 - 1e-7, 1e-30, 0.3]), np.array([0.0, 1.0, 0.5, 0.2])]),
+    ("bce_at_0_and_1", lambda p, t: F.binary_cross_entropy(p, t), lambda th, p, t: tf(th).binary_cross_entropy(p, t),
+     [np.array([0.0, 1.0, 0.0, 1.0, 0.5]), np.array([0.0, 1.0, 1.0, 0.0, 1.0])]),
+]
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize(("fn", "torch_fn", "inputs"),
+                         [pytest.param(fn, tfn, inputs, id=name) for name, fn, tfn, inputs in STABLE])
+def test_stable_at_extreme_inputs(torch, xp, dtype, fn, torch_fn, inputs) -> None:
+    with np.errstate(over="raise", divide="raise", invalid="raise"):  # no overflow, log(0) or 0/0
+        got, grads = _finite_value_and_grad(xp, dtype, fn, *inputs)
+    ts = [torch.tensor(a, dtype=getattr(torch, dtype), requires_grad=True) for a in inputs]
+    out = torch_fn(torch, *ts)
+    out.sum().backward()
+    # PyTorch clamps BCE's denominator p(1-p) at the float32 constant 1e-12 even in float64
+    tol = {"rtol": 1e-8, "atol": 1e-12} if dtype == "float64" else TOL[dtype]
+    np.testing.assert_allclose(got, out.detach().numpy(), **tol)
+    np.testing.assert_allclose(grads[0], ts[0].grad.numpy(), **tol)  # PyTorch's target gradient of BCE at
+    # p in {0, 1} is infinite; glassnet's differentiates its clamped logs and stays finite
+
+
+def test_bce_values_at_0_and_1_are_clamped_at_100(xp) -> None:
+    p = gn.Tensor(to_xp(xp, [0.0, 1.0]), requires_grad=True)
+    t = gn.Tensor(to_xp(xp, [1.0, 0.0]), requires_grad=True)
+    loss = F.binary_cross_entropy(p, t)
+    assert loss.item() == pytest.approx(100.0)
+    loss.backward()
+    assert np.all(np.isfinite(npy(p.grad))) and np.all(np.isfinite(npy(t.grad)))
+
+
+# ---- bad input -------------------------------------------------------------------------------
+@pytest.mark.parametrize("target", [[0, 1, 3], [-1, 0, 1], [0, 1, 2.5]])
+def test_cross_entropy_bad_class_targets(xp, target) -> None:
+    z = gn.Tensor(to_xp(xp, np.zeros((3, 3))))
+    with pytest.raises(ValueError, match="cross_entropy"):
+        F.cross_entropy(z, target)
+    if target != [0, 1, 2.5]:
+        with pytest.raises(ValueError, match=r"\[0, 2\].*3 classes"):
+            F.cross_entropy(z, xp.asarray(np.array(target)))
+
+
+def test_cross_entropy_shape_errors(xp) -> None:
+    z = gn.Tensor(to_xp(xp, np.zeros((3, 4))))
+    with pytest.raises(ValueError, match=r"3 rows.*2 targets"):
+        F.cross_entropy(z, xp.asarray(np.array([0, 1])))
+    with pytest.raises(ValueError, match=r"\(3, 4\).*\(3, 2\)"):
+        F.cross_entropy(z, to_xp(xp, np.ones((3, 2))))
+    with pytest.raises(ValueError, match=r"\(N, C\)"):
+        F.cross_entropy(gn.Tensor(to_xp(xp, np.zeros(4))), xp.asarray(np.array([0])))
+
+
+def test_cross_entropy_accepts_nested_list_probabilities() -> None:
+    z = gn.Tensor(np.zeros((2, 2)))
+    assert F.cross_entropy(z, [[0.5, 0.5], [1.0, 0.0]]).item() == pytest.approx(np.log(2))
+
+
+def test_loss_shape_mismatch_names_both_shapes(xp) -> None:
+    p, t = gn.Tensor(to_xp(xp, np.zeros((4, 1)))), to_xp(xp, np.zeros(4))
+    for loss in (F.mse_loss, F.l1_loss, F.huber_loss, F.binary_cross_entropy, F.binary_cross_entropy_with_logits):
+        with pytest.raises(ValueError, match=r"\(4, 1\).*\(4,\)"):
+            loss(p, t)
+
+
+def test_bce_rejects_probabilities_outside_0_1(xp) -> None:
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        F.binary_cross_entropy(gn.Tensor(to_xp(xp, [0.5, 1.5])), to_xp(xp, [1.0, 0.0]))
+
+
+def test_bad_options(xp) -> None:
+    x = gn.Tensor(to_xp(xp, np.ones((2, 2))))
+    with pytest.raises(ValueError, match="approximate"):
+        F.gelu(x, approximate="fast")
+    with pytest.raises(ValueError, match="dropout probability"):
+        F.dropout(x, 1.5)
+    with pytest.raises(ValueError, match="delta"):
+        F.huber_loss(x, x, delta=0.0)
+    with pytest.raises(ValueError, match=r"linear.*\(2, 2\).*\(3, 1\)"):
+        F.linear(x, gn.Tensor(to_xp(xp, np.ones((3, 1)))))
