@@ -25,8 +25,8 @@ def _digits() -> tuple[np.ndarray, ...]:
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
-    X, y = load_digits(return_X_y=True)
-    return tuple(train_test_split((X / 16.0).astype(np.float32), y, test_size=0.25, random_state=0, stratify=y))
+    x, y = load_digits(return_X_y=True)
+    return tuple(train_test_split((x / 16.0).astype(np.float32), y, test_size=0.25, random_state=0, stratify=y))
 
 
 @functools.lru_cache(maxsize=4)
@@ -34,20 +34,20 @@ def _classification(n: int, n_test: int) -> tuple[np.ndarray, ...]:
     # 784 features, 40 of them informative, 10 classes of two clusters each: learnable in a few epochs
     from sklearn.datasets import make_classification
 
-    X, y = make_classification(n_samples=n + n_test, n_features=784, n_informative=40, n_redundant=0, n_classes=10,
+    x, y = make_classification(n_samples=n + n_test, n_features=784, n_informative=40, n_redundant=0, n_classes=10,
                                n_clusters_per_class=2, flip_y=0.01, random_state=0)
-    X = X.astype(np.float32)
-    return X[:n], X[n:], y[:n], y[n:]
+    x = x.astype(np.float32)
+    return x[:n], x[n:], y[:n], y[n:]
 
 
 @functools.lru_cache(maxsize=4)
 def _regression(n: int, n_test: int) -> tuple[np.ndarray, ...]:
-    X, y = make_data(100, 1, n + n_test, "mse", 3)
-    return X[:n], X[n:], y[:n, 0], y[n:, 0]
+    x, y = make_data(100, 1, n + n_test, "mse", 3)
+    return x[:n], x[n:], y[:n, 0], y[n:, 0]
 
 
 def tasks(cfg: Config) -> list[tuple[str, str, tuple[np.ndarray, ...], dict]]:
-    """(name, "classifier" or "regressor", (X_train, X_test, y_train, y_test), settings) per task."""
+    """(name, "classifier" or "regressor", (X_train, x_test, y_train, y_test), settings) per task."""
     n_big = cfg.size(50_000, 5_000, 500)
     n_reg = cfg.size(20_000, 2_000, 500)
     return [
@@ -71,14 +71,14 @@ def _estimator_classes(cfg: Config) -> dict[str, dict[str, type]]:
     return classes
 
 
-def _prepare(cls: type, params: dict, X: np.ndarray, y: np.ndarray):
+def _prepare(cls: type, params: dict, x: np.ndarray, y: np.ndarray):
     def prepare():
         est = cls(**params)
 
         def run():
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # ConvergenceWarning: max_iter is fixed on purpose
-                return est.fit(X, y)
+                return est.fit(x, y)
 
         return run
 
@@ -89,19 +89,19 @@ def estimators(cfg: Config, n_threads: int) -> list[Row]:
     """Fit time and test score of each library's estimator on each task."""
     classes = _estimator_classes(cfg)
     rows = []
-    for name, kind, (X, X_test, y, y_test), task_params in tasks(cfg):
+    for name, kind, (x, x_test, y, y_test), task_params in tasks(cfg):
         params = {**SETTINGS, **task_params}
-        prepares = {lib: _prepare(by_kind[kind], params, X, y) for lib, by_kind in classes.items()}
-        big = X.shape[0] * X.shape[1] > 5_000_000
+        prepares = {lib: _prepare(by_kind[kind], params, x, y) for lib, by_kind in classes.items()}
+        big = x.shape[0] * x.shape[1] > 5_000_000
         task_rows, fitted = rows_from("estimators", name, n_threads, prepares, cfg.reps(3, 1), 0, 0,
                                       warmup=not big)
         for row in task_rows:
             est = fitted.get(row.lib)
             if est is None or row.error:
                 continue
-            row.score = float(est.score(X_test, y_test))
+            row.score = float(est.score(x_test, y_test))
             row.extra["n_iter_"] = int(est.n_iter_)
-            row.samples = X.shape[0] * int(est.n_iter_)
+            row.samples = x.shape[0] * int(est.n_iter_)
         if "glassnet" in cfg.libs and "glassnet" not in classes:
             task_rows.append(Row("estimators", name, n_threads, "glassnet",
                                  error="skipped: glassnet.MLPClassifier/MLPRegressor are not importable yet"))
@@ -111,6 +111,6 @@ def estimators(cfg: Config, n_threads: int) -> list[Row]:
 
 def describe(cfg: Config) -> str:
     """The title line of this case."""
-    parts = [f"{name} ({X.shape[0]:,}x{X.shape[1]}, hidden {p['hidden_layer_sizes']}, {p['max_iter']} epochs)"
-             for name, _, (X, *_), p in tasks(cfg)]
+    parts = [f"{name} ({x.shape[0]:,}x{x.shape[1]}, hidden {p['hidden_layer_sizes']}, {p['max_iter']} epochs)"
+             for name, _, (x, *_), p in tasks(cfg)]
     return "estimator fit at equal settings (adam, batch 128, lr 1e-3, alpha 1e-4): " + "; ".join(parts)

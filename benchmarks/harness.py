@@ -122,6 +122,10 @@ def measure(prepares: dict[str, Prepare], repeats: int, interleave: bool,
     the cores if interleaved. A warm-up run (not recorded) precedes each library's first timed
     run. Returns times per library, errors per library, and each library's last run result.
     """
+    # Objects alive now (imported modules, data) leave the collector's scans: otherwise every full
+    # collection in one library's run would pay for another library's import (PyTorch's is large).
+    gc.collect()
+    gc.freeze()
     times: dict[str, list[float]] = {lib: [] for lib in prepares}
     errors: dict[str, str] = {}
     results: dict[str, Any] = {}

@@ -9,6 +9,7 @@ products alone, same shapes, same count). Every loop is ReLU hidden layers and A
 
 from __future__ import annotations
 
+import itertools
 import math
 import warnings
 from dataclasses import dataclass, field
@@ -32,14 +33,14 @@ class Problem:
     n: int
     batch: int
     seed: int = 0
-    X: np.ndarray = field(init=False, repr=False)
+    x: np.ndarray = field(init=False, repr=False)
     y: np.ndarray = field(init=False, repr=False)
     weights: list[tuple[np.ndarray, np.ndarray]] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.loss not in ("ce", "mse"):
             raise ValueError(f"loss must be 'ce' or 'mse', got {self.loss!r}")
-        self.X, self.y = make_data(self.sizes[0], self.sizes[-1], self.n, self.loss, self.seed)
+        self.x, self.y = make_data(self.sizes[0], self.sizes[-1], self.n, self.loss, self.seed)
         self.weights = init_weights(self.sizes, self.seed + 1)
 
     def describe(self) -> str:
@@ -64,21 +65,21 @@ def make_data(n_in: int, n_out: int, n: int, loss: str, seed: int) -> tuple[np.n
     """float32 inputs; class labels (int64) from a random linear teacher, or a noisy linear target."""
     rng = np.random.default_rng(seed)
     if loss == "ce":
-        X = rng.random((n, n_in), dtype=np.float32)  # pixel-like intensities in [0, 1)
+        x = rng.random((n, n_in), dtype=np.float32)  # pixel-like intensities in [0, 1)
         teacher = rng.standard_normal((n_in, n_out), dtype=np.float32)
-        scores = X @ teacher - 0.5 * teacher.sum(axis=0)  # = (X - 0.5) @ teacher, without the copy of X
-        return X, np.argmax(scores, axis=1).astype(np.int64)
-    X = rng.standard_normal((n, n_in), dtype=np.float32)
+        scores = x @ teacher - 0.5 * teacher.sum(axis=0)  # = (x - 0.5) @ teacher, without the copy of x
+        return x, np.argmax(scores, axis=1).astype(np.int64)
+    x = rng.standard_normal((n, n_in), dtype=np.float32)
     teacher = rng.standard_normal((n_in, n_out), dtype=np.float32) / np.float32(math.sqrt(n_in))
-    y = np.tanh(X @ teacher) + 0.1 * rng.standard_normal((n, n_out), dtype=np.float32)
-    return X, y.astype(np.float32)
+    y = np.tanh(x @ teacher) + 0.1 * rng.standard_normal((n, n_out), dtype=np.float32)
+    return x, y.astype(np.float32)
 
 
 def init_weights(sizes: list[int], seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
     """(weight (in, out), bias (out,)) per layer: He-uniform before ReLU, Glorot-uniform at the output."""
     rng = np.random.default_rng(seed)
     layers = []
-    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+    for i, (n_in, n_out) in enumerate(itertools.pairwise(sizes)):
         last = i == len(sizes) - 2
         bound = math.sqrt(6.0 / (n_in + n_out)) if last else math.sqrt(6.0 / n_in)
         w = rng.uniform(-bound, bound, size=(n_in, n_out)).astype(np.float32)
@@ -97,16 +98,16 @@ def glassnet_loop(p: Problem, batches: Batches) -> Prepare:
     def prepare():
         model = gn.nn.MLP(p.sizes, activation="relu")
         linears = [m for m in model.modules() if isinstance(m, gn.nn.Linear)]
-        for layer, (w, b) in zip(linears, p.weights):
+        for layer, (w, b) in zip(linears, p.weights, strict=True):
             layer.weight.data[...] = w
             layer.bias.data[...] = b
         opt = gn.optim.Adam(model.parameters(), lr=LR, betas=BETAS, eps=EPS)
-        X, y = p.X, p.y
+        x, y = p.x, p.y
 
         def run():
             for s, e in batches:
                 opt.zero_grad()
-                loss = loss_fn(model(X[s:e]), y[s:e])
+                loss = loss_fn(model(x[s:e]), y[s:e])
                 loss.backward()
                 opt.step()
             return model
@@ -142,12 +143,12 @@ def torch_loop(p: Problem, batches: Batches) -> Prepare:
     def prepare():
         model = torch_model(p)
         opt = torch.optim.Adam(model.parameters(), lr=LR, betas=BETAS, eps=EPS)
-        X, y = torch.from_numpy(p.X), torch.from_numpy(p.y)
+        x, y = torch.from_numpy(p.x), torch.from_numpy(p.y)
 
         def run():
             for s, e in batches:
                 opt.zero_grad()
-                loss = loss_fn(model(X[s:e]), y[s:e])
+                loss = loss_fn(model(x[s:e]), y[s:e])
                 loss.backward()
                 opt.step()
             return model
@@ -168,7 +169,7 @@ def torch_floor(p: Problem, batches: Batches) -> Prepare:
 def sklearn_loop(p: Problem, batches: Batches) -> Prepare:
     """MLPClassifier/MLPRegressor with Adam and no L2 penalty: ``fit`` for one epoch, else ``partial_fit`` per batch.
 
-    The estimator is first fitted on a few rows (off the clock) so that its weights can be
+    The estimator is first fitted on a few rows, one per class (off the clock), so that its weights can be
     overwritten with the shared initial weights; then it trains with a fresh Adam state.
     """
     from sklearn.exceptions import ConvergenceWarning
@@ -182,23 +183,23 @@ def sklearn_loop(p: Problem, batches: Batches) -> Prepare:
         est = cls(hidden_layer_sizes=tuple(p.sizes[1:-1]), activation="relu", solver="adam", alpha=0.0,
                   batch_size=p.batch, learning_rate_init=LR, beta_1=BETAS[0], beta_2=BETAS[1], epsilon=EPS,
                   max_iter=1, shuffle=False, tol=0.0, warm_start=True, random_state=0)
-        head = min(p.n, 2000)
+        head = np.unique(y, return_index=True)[1] if p.loss == "ce" else np.arange(min(p.n, 8))
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            est.fit(p.X[:head], y[:head])
-        for c, i, (w, b) in zip(est.coefs_, est.intercepts_, p.weights):
+            warnings.simplefilter("ignore")  # a batch larger than these few rows, and max_iter=1
+            est.fit(p.x[head], y[head])
+        for c, i, (w, b) in zip(est.coefs_, est.intercepts_, p.weights, strict=True):
             c[...] = w
             i[...] = b
         del est._optimizer  # start from a fresh Adam state, like the other libraries
-        X = p.X
+        x = p.x
 
         def run():
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ConvergenceWarning)
                 if whole_epoch:
-                    return est.fit(X, y)
+                    return est.fit(x, y)
                 for s, e in batches:
-                    est.partial_fit(X[s:e], y[s:e])
+                    est.partial_fit(x[s:e], y[s:e])
                 return est
 
         return run
@@ -212,11 +213,11 @@ def numpy_loop(p: Problem, batches: Batches) -> Prepare:
 
     def prepare():
         net = _NumpyMLP(p, max(e - s for s, e in batches))
-        X, y = p.X, p.y
+        x, y = p.x, p.y
 
         def run():
             for s, e in batches:
-                net.step(X[s:e], y[s:e])
+                net.step(x[s:e], y[s:e])
             return net
 
         return run
@@ -234,10 +235,10 @@ class _NumpyMLP:
         self.flat = np.empty(total, dtype=np.float32)
         self.grad = np.zeros(total, dtype=np.float32)
         self.m, self.v, self.tmp = (np.zeros(total, dtype=np.float32) for _ in range(3))
-        self.W, self.b, self.gW, self.gb = [], [], [], []
+        self.w, self.b, self.gw, self.gb = [], [], [], []
         start = 0
-        for (i, o), (w, b) in zip(shapes, p.weights):
-            for params, grads, shape, init in ((self.W, self.gW, (i, o), w), (self.b, self.gb, (o,), b)):
+        for (i, o), (w, b) in zip(shapes, p.weights, strict=True):
+            for params, grads, shape, init in ((self.w, self.gw, (i, o), w), (self.b, self.gb, (o,), b)):
                 stop = start + math.prod(shape)
                 params.append(self.flat[start:stop].reshape(shape))
                 grads.append(self.grad[start:stop].reshape(shape))
@@ -249,11 +250,11 @@ class _NumpyMLP:
         self.t = 0
 
     def step(self, xb: np.ndarray, yb: np.ndarray) -> float:
-        n, n_layers = len(xb), len(self.W)
+        n, n_layers = len(xb), len(self.w)
         acts = [xb]
         for k in range(n_layers):
             z = self.outs[k][:n]
-            np.matmul(acts[-1], self.W[k], out=z)
+            np.matmul(acts[-1], self.w[k], out=z)
             z += self.b[k]
             if k < n_layers - 1:
                 np.maximum(z, 0, out=z)
@@ -274,11 +275,11 @@ class _NumpyMLP:
             out *= 2.0 / out.size
         delta = out
         for k in reversed(range(n_layers)):
-            np.matmul(acts[k].T, delta, out=self.gW[k])
+            np.matmul(acts[k].T, delta, out=self.gw[k])
             np.sum(delta, axis=0, out=self.gb[k])
             if k:
                 d = self.deltas[k - 1][:n]
-                np.matmul(delta, self.W[k].T, out=d)
+                np.matmul(delta, self.w[k].T, out=d)
                 d *= acts[k] > 0
                 delta = d
         self._adam()
@@ -314,26 +315,26 @@ def _floor(p: Problem, batches: Batches, torch) -> Prepare:
     # input-gradient product per layer but the first (the data needs no gradient).
     def prepare():
         max_b = max(e - s for s, e in batches)
-        W = [w.copy() for w, _ in p.weights]
-        gW = [np.empty_like(w) for w in W]
-        outs = [np.empty((max_b, w.shape[1]), dtype=np.float32) for w in W]
-        dxs = [np.empty((max_b, w.shape[0]), dtype=np.float32) for w in W]
-        X = p.X
+        ws = [w.copy() for w, _ in p.weights]
+        gws = [np.empty_like(w) for w in ws]
+        outs = [np.empty((max_b, w.shape[1]), dtype=np.float32) for w in ws]
+        dxs = [np.empty((max_b, w.shape[0]), dtype=np.float32) for w in ws]
+        x = p.x
         mm = np.matmul
         if torch is not None:
-            W, gW, outs, dxs = ([torch.from_numpy(a) for a in arrs] for arrs in (W, gW, outs, dxs))
-            X, mm = torch.from_numpy(X), torch.matmul
+            ws, gws, outs, dxs = ([torch.from_numpy(a) for a in arrs] for arrs in (ws, gws, outs, dxs))
+            x, mm = torch.from_numpy(x), torch.matmul
 
         def run():
             for s, e in batches:
                 n = e - s
-                a = [X[s:e]]
-                for k, w in enumerate(W):
+                a = [x[s:e]]
+                for k, w in enumerate(ws):
                     a.append(mm(a[k], w, out=outs[k][:n]))
-                for k in reversed(range(len(W))):
-                    mm(a[k].T, a[k + 1], out=gW[k])
+                for k in reversed(range(len(ws))):
+                    mm(a[k].T, a[k + 1], out=gws[k])
                     if k:
-                        mm(a[k + 1], W[k].T, out=dxs[k][:n])
+                        mm(a[k + 1], ws[k].T, out=dxs[k][:n])
 
         return run
 

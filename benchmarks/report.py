@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import importlib.metadata
 import os
 import platform
 import subprocess
@@ -11,7 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from .harness import LIB_LABELS, Row, optional_module
+from .harness import LIB_LABELS, Row
 
 # (case, variant or None for any, ratio, comparison, bound); judged at 1 thread, shown at every thread count
 TARGETS = [
@@ -72,15 +73,19 @@ def summaries(rows: list[Row]) -> list[dict[str, Any]]:
     out = []
     for (case, variant, n), members in groups(rows).items():
         found = ratios(members)
-        out.append({"case": case, "variant": variant, "threads": n, "ratios": found, "targets": judge(case, variant, found)})
+        out.append({"case": case, "variant": variant, "threads": n, "ratios": found,
+                    "targets": judge(case, variant, found)})
     return out
 
 
 def _table(headers: list[str], body: list[list[str]]) -> str:
     widths = [max(len(h), *(len(r[i]) for r in body)) if body else len(h) for i, h in enumerate(headers)]
-    lines = ["  " + "  ".join(h.ljust(w) if i == 0 else h.rjust(w) for i, (h, w) in enumerate(zip(headers, widths)))]
-    for r in body:
-        lines.append("  " + "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))))
+
+    def line(cells: list[str]) -> str:  # first column left-aligned, the numbers right-aligned
+        return "  " + "  ".join(c.ljust(w) if i == 0 else c.rjust(w)
+                                for i, (c, w) in enumerate(zip(cells, widths, strict=True)))
+
+    lines = [line(headers)] + [line(r) for r in body]
     return "\n".join(lines)
 
 
@@ -201,9 +206,11 @@ def machine_info() -> dict[str, Any]:
     from threadpoolctl import threadpool_info
 
     versions = {}
-    for name in ("glassnet", "numpy", "scipy", "sklearn", "torch", "threadpoolctl"):
-        mod = optional_module(name)
-        versions[name] = getattr(mod, "__version__", None) if mod is not None else None
+    for name in ("glassnet", "numpy", "scipy", "scikit-learn", "torch", "threadpoolctl"):
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = None
     status = _git("status", "--porcelain", "--untracked-files=no")
     return {
         "time_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),

@@ -29,10 +29,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         description="Training speed and memory of glassnet against PyTorch, scikit-learn, a hand-written NumPy "
                     "loop and the GEMM floor. At 1 thread libraries are interleaved repeat by repeat; above, "
                     "each library runs as its own block (their thread pools would compete).")
-    parser.add_argument("--quick", action="store_true", help="fewer samples and repeats (about a minute)")
+    parser.add_argument("--quick", action="store_true",
+                        help="fewer samples and repeats, 1 thread unless --threads is given (about a minute)")
     parser.add_argument("--cases", default=",".join(CASES),
                         help=f"comma-separated cases to run (default: all of {','.join(CASES)})")
-    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="thread counts (default: 1 2)")
+    parser.add_argument("--threads", type=int, nargs="+", default=None,
+                        help="thread counts (default: 1 2; with --quick: 1)")
     parser.add_argument("--libs", default=",".join(LIBS), help=f"comma-separated libraries (default: {','.join(LIBS)})")
     parser.add_argument("--repeats", type=int, default=None, help="timed repeats per library (overrides the default)")
     parser.add_argument("--scale", type=float, default=1.0, help="multiply sample and step counts by this factor")
@@ -40,6 +42,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--profile", action="store_true",
                         help="also print a cProfile of glassnet's loop on the mnist, regression and tiny cases")
     args = parser.parse_args(argv)
+    if args.threads is None:
+        args.threads = [1] if args.quick else [1, 2]
     for option, given, known in (("--cases", args.cases, CASES), ("--libs", args.libs, LIBS)):
         unknown = sorted(set(given.split(",")) - set(known))
         if unknown:

@@ -11,6 +11,8 @@ import glassnet as gn
 from glassnet import io, nn, optim
 from glassnet.io import ModelFileError
 
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
 
 def _mlp(**kwargs):
     return nn.MLP([4, 8, 3], rng=0, **kwargs)
@@ -240,3 +242,117 @@ def test_checkpoint_is_not_loaded_as_a_model(tmp_path):
     _rewrite_meta(path, lambda m: m.update(kind="checkpoint"))
     with pytest.raises(ModelFileError, match="checkpoint"):
         gn.load(path)
+
+
+# ---------------------------------------------------------------- estimators
+
+def _iris_like():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(90, 4))
+    y = np.array(["setosa", "versicolor", "virginica"])[np.argmax(x[:, :3], axis=1)]
+    return x, y
+
+
+@pytest.mark.parametrize("early_stopping", [False, True])
+def test_classifier_round_trip(tmp_path, early_stopping):
+    x, y = _iris_like()
+    est = gn.MLPClassifier(hidden_layer_sizes=(8,), max_iter=15, random_state=0, early_stopping=early_stopping,
+                           dropout=0.1).fit(x, y)
+    loaded = gn.load(gn.save(est, tmp_path / "c.safetensors"))
+    assert type(loaded) is gn.MLPClassifier and loaded.get_params() == est.get_params()
+    assert loaded.classes_.tolist() == ["setosa", "versicolor", "virginica"]
+    np.testing.assert_array_equal(loaded.predict_proba(x), est.predict_proba(x))
+    assert loaded.history_ == est.history_ and loaded.n_iter_ == est.n_iter_
+    again = pickle.loads(pickle.dumps(loaded))  # estimator objects stay picklable
+    np.testing.assert_array_equal(again.predict(x), est.predict(x))
+
+
+def test_regressor_and_binary_round_trip(tmp_path):
+    x, _ = _iris_like()
+    reg = gn.MLPRegressor(hidden_layer_sizes=(6, 5), max_iter=10, random_state=0, dtype="float64").fit(x, x[:, 0])
+    loaded = gn.load(gn.save(reg, tmp_path / "r.safetensors"))
+    assert loaded.hidden_layer_sizes == (6, 5) and loaded.coefs_[0].dtype == np.float64
+    np.testing.assert_array_equal(loaded.predict(x), reg.predict(x))
+    clf = gn.MLPClassifier(hidden_layer_sizes=(4,), max_iter=5, random_state=0).fit(x, x[:, 0] > 0)
+    np.testing.assert_array_equal(gn.load(gn.save(clf, tmp_path / "b.safetensors")).predict_proba(x),
+                                  clf.predict_proba(x))
+
+
+def test_unfitted_estimator_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="not fitted"):
+        gn.save(gn.MLPRegressor(), tmp_path / "u.safetensors")
+
+
+def test_checkpoint_resume_matches_uninterrupted_fit(tmp_path):
+    x, y = _iris_like()
+    params = dict(hidden_layer_sizes=(8,), max_iter=12, random_state=3, dropout=0.2, early_stopping=True,
+                  n_iter_no_change=100)
+    full = gn.MLPClassifier(**params).fit(x, y)
+    path = tmp_path / "ckpt.safetensors"
+
+    def stop_at_5(est, record):
+        if record["epoch"] == 5:
+            io.save_checkpoint(path, est, est.get_training_state(), metadata={"epoch": 5})
+            return True
+        return False
+
+    gn.MLPClassifier(**params).fit(x, y, callbacks=[stop_at_5])
+    est, state, meta = io.load_checkpoint(path)
+    assert meta["epoch"] == 5 and est.get_params() == gn.MLPClassifier(**params).get_params()
+    est.fit(x, y, resume=state)
+    for a, b in zip(est.coefs_ + est.intercepts_, full.coefs_ + full.intercepts_, strict=True):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ModelFileError, match="checkpoint"):
+        gn.load(path)
+    with pytest.raises(ModelFileError, match="not a training checkpoint"):
+        io.load_checkpoint(gn.save(full, tmp_path / "m.safetensors"))
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda m: m.update({"class": "Popen"}), "unknown estimator class"),
+    (lambda m: m["content"]["params"].update(evil=1), r"unknown MLPRegressor parameters.*evil"),
+    (lambda m: m["content"]["fitted"].update(__class__=1), "unexpected fitted attributes"),
+    (lambda m: m["content"]["fitted"].pop("coefs_"), "lacks fitted attributes"),
+    (lambda m: m["content"]["fitted"].update(n_features_in_=7), "inconsistent"),
+    (lambda m: m["content"]["params"].update(dtype="os.system"), "invalid MLPRegressor parameters"),
+])
+def test_inconsistent_estimator_files_are_refused(tmp_path, edit, message):
+    x, _ = _iris_like()
+    reg = gn.MLPRegressor(hidden_layer_sizes=(3,), max_iter=2, random_state=0).fit(x, x[:, 1])
+    path = gn.save(reg, tmp_path / "r.safetensors")
+    _rewrite_meta(path, edit)
+    with pytest.raises(ModelFileError, match=message):
+        gn.load(path)
+
+
+# ---------------------------------------------------------------- ONNX export of files without preprocessing
+
+@pytest.mark.parametrize("make", [
+    lambda: nn.Sequential(nn.Linear(4, 6, rng=0), nn.GELU(), nn.Linear(6, 5, rng=1), nn.GELU("tanh"),
+                          nn.Linear(5, 2, rng=2), nn.LeakyReLU(0.1)),
+    lambda: gn.MLPClassifier(hidden_layer_sizes=(5,), activation="tanh", max_iter=5, random_state=0)
+    .fit(*_iris_like()),
+    lambda: gn.MLPClassifier(hidden_layer_sizes=(5,), max_iter=5, random_state=0)
+    .fit(_iris_like()[0], _iris_like()[0][:, 0] > 0),
+    lambda: gn.MLPRegressor(hidden_layer_sizes=(5,), activation="logistic", max_iter=5, random_state=0)
+    .fit(_iris_like()[0], _iris_like()[0][:, :2]),
+    lambda: gn.MLPRegressor(hidden_layer_sizes=(5,), loss="poisson", max_iter=5, random_state=0)
+    .fit(_iris_like()[0], np.abs(_iris_like()[0][:, 0])),
+])
+def test_onnx_export_matches(tmp_path, make):
+    ort = pytest.importorskip("onnxruntime")
+    from glassnet.export_onnx import export_file
+
+    obj = make()
+    out = export_file(gn.save(obj, tmp_path / "m.safetensors"), tmp_path / "m.onnx")
+    x = _iris_like()[0][:7]
+    results = ort.InferenceSession(str(out)).run(None, {"input": x.astype(np.float32)})
+    if isinstance(obj, nn.Module):
+        np.testing.assert_allclose(results[0], obj(x.astype(np.float32)).numpy(), atol=1e-6)
+    elif hasattr(obj, "predict_proba"):
+        np.testing.assert_allclose(results[0], obj.predict_proba(x), atol=1e-6)
+        assert results[2].tolist() == [str(v) for v in obj.predict(x)]
+    else:
+        np.testing.assert_allclose(results[0].reshape(obj.predict(x).shape), obj.predict(x), rtol=1e-5, atol=1e-6)
+    with pytest.raises(FileExistsError):
+        export_file(tmp_path / "m.safetensors", out)

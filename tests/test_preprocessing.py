@@ -20,21 +20,21 @@ def _frame():
 def test_standardize_one_hot_and_flags():
     pre = Preprocessor().fit(_frame())
     assert pre.feature_names_out == ["num", "flag", "full", "cat=a", "cat=b", "num__missing", "cat__missing"]
-    X = pre.transform(_frame())
-    assert X.dtype == np.float32 and X.shape == (4, 7)
+    x = pre.transform(_frame())
+    assert x.dtype == np.float32 and x.shape == (4, 7)
     mean, std = np.mean([1, 2, 5]), np.std([1, 2, 5])
-    np.testing.assert_allclose(X[:, 0], [(1 - mean) / std, (2 - mean) / std, 0.0, (5 - mean) / std], rtol=1e-6)
-    np.testing.assert_array_equal(X[:, 2], 0.0)  # constant column: scale 1, not a division by zero
-    np.testing.assert_array_equal(X[:, 3:5], [[1, 0], [0, 1], [0, 0], [1, 0]])
-    np.testing.assert_array_equal(X[:, 5:], [[0, 0], [0, 0], [1, 1], [0, 0]])
+    np.testing.assert_allclose(x[:, 0], [(1 - mean) / std, (2 - mean) / std, 0.0, (5 - mean) / std], rtol=1e-6)
+    np.testing.assert_array_equal(x[:, 2], 0.0)  # constant column: scale 1, not a division by zero
+    np.testing.assert_array_equal(x[:, 3:5], [[1, 0], [0, 1], [0, 0], [1, 0]])
+    np.testing.assert_array_equal(x[:, 5:], [[0, 0], [0, 0], [1, 1], [0, 0]])
 
 
 def test_unknown_category_gives_zeros_and_a_warning():
     pre = Preprocessor().fit(_frame())
     new = _frame().assign(cat=["c", "a", "b", "zzz"])
     with pytest.warns(UserWarning, match="not seen in training.*'cat': 2"):
-        X = pre.transform(new)
-    np.testing.assert_array_equal(X[:, 3:5], [[0, 0], [1, 0], [0, 1], [0, 0]])
+        x = pre.transform(new)
+    np.testing.assert_array_equal(x[:, 3:5], [[0, 0], [1, 0], [0, 1], [0, 0]])
 
 
 def test_missing_policy_error_names_the_columns():
@@ -48,8 +48,8 @@ def test_missing_policy_error_names_the_columns():
 def test_new_missing_values_are_imputed_with_a_warning():
     pre = Preprocessor().fit(_frame().dropna())
     with pytest.warns(UserWarning, match="had none in training"):
-        X = pre.transform(_frame())
-    assert np.isfinite(X).all()
+        x = pre.transform(_frame())
+    assert np.isfinite(x).all()
 
 
 def test_missing_columns_and_bad_values_are_named():
@@ -72,8 +72,8 @@ def test_forced_categorical_and_integral_float_categories():
     assert pre.feature_names_out == ["zip=10115", "zip=80331"]
     # the same codes read back as floats (a column with a gap) still match
     with pytest.warns(UserWarning, match="had none in training"):
-        X = pre.transform(pd.DataFrame({"zip": [10115.0, np.nan, 80331.0]}))
-    np.testing.assert_array_equal(X[:, :2], [[1, 0], [0, 0], [0, 1]])
+        x = pre.transform(pd.DataFrame({"zip": [10115.0, np.nan, 80331.0]}))
+    np.testing.assert_array_equal(x[:, :2], [[1, 0], [0, 0], [0, 1]])
     with pytest.raises(ValueError, match="not in the data"):
         Preprocessor(categorical=["nope"]).fit(df)
 
@@ -98,8 +98,8 @@ def test_invalid_descriptions_are_refused(bad):
 
 
 def test_numpy_and_mapping_input():
-    X = np.array([[1.0, 2.0], [3.0, 4.0]])
-    assert Preprocessor().fit(X).feature_names_out == ["x0", "x1"]
+    x = np.array([[1.0, 2.0], [3.0, 4.0]])
+    assert Preprocessor().fit(x).feature_names_out == ["x0", "x1"]
     pre = Preprocessor().fit({"a": np.array(["u", "v"]), "b": np.array([1, 2])})
     np.testing.assert_array_equal(pre.transform({"a": np.array(["v"]), "b": np.array([1])}), [[-1, 0, 1]])
 
@@ -140,3 +140,9 @@ def test_builtin_datasets(name):
     assert ds.task == ("regression" if name == "diabetes" else "classification")
     with pytest.raises(ValueError, match="unknown data set"):
         datasets.load("mnist")
+
+
+def test_identifier_like_column_warns():
+    ids = pd.DataFrame({"id": [f"row{i}" for i in range(120)], "v": np.arange(120.0)})
+    with pytest.warns(UserWarning, match="'id' has 120 distinct values and looks like an identifier"):
+        Preprocessor().fit(ids)

@@ -8,8 +8,10 @@ epoch), checkpoint.safetensors, model.safetensors, evaluation.json, PNG plots an
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
+import os
 import sys
 import time
 import warnings
@@ -33,26 +35,30 @@ USER_ERRORS = (UsageError, ValueError, FileNotFoundError, FileExistsError, IsADi
 # (flags, estimator parameter, argparse keywords): one option for every estimator setting
 ESTIMATOR_OPTIONS: list[tuple[tuple[str, ...], str, dict[str, Any]]] = [
     (("--hidden-layer-sizes", "--hidden"), "hidden_layer_sizes", {"type": int, "nargs": "+", "metavar": "N"}),
-    (("--activation",), "activation", {"help": "relu, tanh, logistic, identity, ..."}),
-    (("--solver", "--optimizer"), "solver", {"help": "adam, sgd, ..."}),
-    (("--learning-rate-init", "--lr"), "learning_rate_init", {"type": float}),
-    (("--learning-rate",), "learning_rate", {"help": "learning-rate schedule (constant, invscaling, adaptive)"}),
-    (("--max-iter", "--epochs"), "max_iter", {"type": int}),
-    (("--batch-size",), "batch_size", {"type": lambda s: s if s == "auto" else int(s), "help": "int or auto"}),
-    (("--alpha", "--l2"), "alpha", {"type": float, "help": "L2 penalty"}),
-    (("--l1",), "l1", {"type": float, "help": "L1 penalty"}),
-    (("--dropout",), "dropout", {"type": float}),
-    (("--momentum",), "momentum", {"type": float}),
-    (("--early-stopping",), "early_stopping", {"action": argparse.BooleanOptionalAction}),
-    (("--validation-fraction",), "validation_fraction", {"type": float}),
-    (("--n-iter-no-change",), "n_iter_no_change", {"type": int}),
-    (("--tol",), "tol", {"type": float}),
-    (("--random-state", "--seed"), "random_state", {"type": int, "help": "seed (default 0)"}),
+    (("--activation",), "activation", {"metavar": "NAME", "help": "relu, tanh, logistic or identity"}),
+    (("--solver", "--optimizer"), "solver", {"metavar": "NAME", "help": "adam, sgd, rmsprop, adamw or lbfgs"}),
+    (("--learning-rate-init", "--lr"), "learning_rate_init", {"type": float, "metavar": "LR"}),
+    (("--learning-rate",), "learning_rate", {"metavar": "SCHEDULE", "help": "sgd: constant, invscaling or adaptive"}),
+    (("--max-iter", "--epochs"), "max_iter", {"type": int, "metavar": "N"}),
+    (("--batch-size",), "batch_size", {"type": lambda s: s if s == "auto" else int(s), "metavar": "N|auto"}),
+    (("--alpha", "--l2"), "alpha", {"type": float, "metavar": "A", "help": "L2 penalty"}),
+    (("--l1",), "l1", {"type": float, "metavar": "A", "help": "L1 penalty"}),
+    (("--dropout",), "dropout", {"type": float, "metavar": "P"}),
+    (("--momentum",), "momentum", {"type": float, "metavar": "M"}),
+    (("--early-stopping",), "early_stopping", {"action": argparse.BooleanOptionalAction,
+                                               "help": "stop when the validation score stalls (default: on)"}),
+    (("--validation-fraction",), "validation_fraction", {"type": float, "metavar": "F"}),
+    (("--n-iter-no-change",), "n_iter_no_change", {"type": int, "metavar": "N"}),
+    (("--tol",), "tol", {"type": float, "metavar": "T"}),
+    (("--random-state", "--seed"), "random_state", {"type": int, "metavar": "SEED", "help": "default 0"}),
 ]
+# where the command line departs from the estimators' defaults: reproducible runs, and a validation
+# split so that the progress bar shows a validation metric and the best epoch's weights are kept
+CLI_ESTIMATOR_DEFAULTS: dict[str, Any] = {"random_state": 0, "early_stopping": True}
 ALIASES = {flag.lstrip("-").replace("-", "_"): param for flags, param, _ in ESTIMATOR_OPTIONS for flag in flags}
 RUN_DEFAULTS: dict[str, Any] = {"data": None, "dataset": None, "target": "target", "task": "auto", "drop": [],
-                                "categorical": [], "missing": "impute", "test_fraction": 0.2, "run_dir": None,
-                                "output": None, "checkpoint_every": 0}
+                                "categorical": [], "missing": "impute", "scale_target": True, "test_fraction": 0.2,
+                                "run_dir": None, "output": None, "checkpoint_every": 0}
 
 
 # ---------------------------------------------------------------- tables
@@ -146,7 +152,7 @@ def _parse_param(text: str) -> tuple[str, Any]:
 
 def resolve_settings(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
     """(run settings, estimator parameters): defaults, then the --config file, then the command line."""
-    run, params = dict(RUN_DEFAULTS), {"random_state": 0}
+    run, params = dict(RUN_DEFAULTS), dict(CLI_ESTIMATOR_DEFAULTS)
     if args.config:
         config = _load_toml(args.config)
         tables = {k: v for k, v in config.items() if isinstance(v, dict)}
@@ -183,10 +189,11 @@ class Job:
     name: str
     preprocessor: Preprocessor
     labels: LabelEncoder | None
-    X_train: np.ndarray
+    x_train: np.ndarray
     y_train: np.ndarray
-    X_test: np.ndarray
+    x_test: np.ndarray
     y_test: np.ndarray
+    target_scaling: dict[str, float] | None = None  # regression: y_train was (y - mean) / scale
 
 
 def _load_source(run: dict[str, Any]) -> tuple[dict[str, np.ndarray], np.ndarray, dict[str, Any]]:
@@ -248,10 +255,24 @@ def prepare(run: dict[str, Any], seed: int) -> tuple[Job, dict[str, Any]]:
     pre.fit({k: v[train_rows] for k, v in table.items()})
     with warnings.catch_warnings():  # unseen categories in the held-out rows are expected, not news
         warnings.simplefilter("ignore", UserWarning)
-        X_test = pre.transform({k: v[test_rows] for k, v in table.items()})
-    X_train = pre.transform({k: v[train_rows] for k, v in table.items()})
-    job = Job(task, source["name"], pre, labels, X_train, y[train_rows], X_test, y[test_rows])
+        x_test = pre.transform({k: v[test_rows] for k, v in table.items()})
+    x_train = pre.transform({k: v[train_rows] for k, v in table.items()})
+    job = Job(task, source["name"], pre, labels, x_train, y[train_rows], x_test, y[test_rows])
+    if labels is None and run["scale_target"]:
+        mean, scale = float(job.y_train.mean()), float(job.y_train.std()) or 1.0
+        job.y_train = (job.y_train - mean) / scale
+        job.target_scaling = {"mean": mean, "scale": scale}
     return job, source
+
+
+def fold_target_scaling(est: Any, scaling: dict[str, float] | None) -> None:
+    """Fold the target standardization into the last layer, so the model predicts in the target's units."""
+    if scaling is None or est.out_activation_ != "identity":
+        return
+    w, b = est.coefs_[-1], est.intercepts_[-1]
+    est.coefs_[-1] = (w * scaling["scale"]).astype(w.dtype)
+    est.intercepts_[-1] = (b * scaling["scale"] + scaling["mean"]).astype(b.dtype)
+    est._restore_module()
 
 
 def _estimator_class(task: str) -> type:
@@ -270,6 +291,7 @@ def make_estimator(task: str, params: dict[str, Any]) -> Any:
     unknown = sorted(set(params) - set(known))
     if unknown:
         raise UsageError(f"unknown estimator setting(s) {unknown}; {cls.__name__} takes {sorted(known)}")
+    params = {k: tuple(v) if k == "hidden_layer_sizes" and isinstance(v, list) else v for k, v in params.items()}
     est = cls(**params)
     if hasattr(est, "_validate_params"):
         est._validate_params()
@@ -302,10 +324,10 @@ def _metric_line(metrics: dict[str, Any], prefix: str) -> str:
     return prefix + "  ".join(f"{k} {v:.4f}" for k, v in metrics.items() if isinstance(v, float))
 
 
-def _full_proba(est: Any, X: np.ndarray, n_classes: int) -> np.ndarray:
+def _full_proba(est: Any, x: np.ndarray, n_classes: int) -> np.ndarray:
     """predict_proba over all ``n_classes`` (a class absent from the training rows gets 0)."""
-    proba = np.asarray(est.predict_proba(X), dtype=np.float64)
-    full = np.zeros((len(X), n_classes))
+    proba = np.asarray(est.predict_proba(x), dtype=np.float64)
+    full = np.zeros((len(x), n_classes))
     full[:, np.asarray(est.classes_, dtype=np.int64)] = proba
     return full
 
@@ -320,26 +342,28 @@ def _jsonable(v: Any) -> Any:
     raise TypeError(f"{type(v).__name__} is not JSON serializable")
 
 
-def _callbacks(run_dir: Path, every: int, bar: Any, start_epoch: int) -> list:
-    log = (run_dir / "history.jsonl").open("a")
-    count = [start_epoch]
+class EpochMonitor:
+    """The per-epoch callback of a run: appends to history.jsonl, advances the bar, writes checkpoints."""
 
-    def log_epoch(est: Any, record: dict[str, Any]) -> None:
-        count[0] += 1
-        log.write(json.dumps(record, default=_jsonable) + "\n")
-        log.flush()
-        if bar is not None:
-            bar.update(1)
-            bar.set_postfix({k: f"{v:.4g}" for k, v in record.items()
-                             if isinstance(v, float) and ("loss" in k or "val" in k or "score" in k)})
+    def __init__(self, run_dir: Path, every: int, bar: Any, epoch: int) -> None:
+        self.run_dir, self.every, self.bar, self.epoch = run_dir, every, bar, epoch
+        self.log = (run_dir / "history.jsonl").open("a")
 
-    def checkpoint(est: Any, record: dict[str, Any]) -> None:
-        if every and count[0] % every == 0:
-            io.save_checkpoint(run_dir / "checkpoint.safetensors", est, est.get_training_state(),
-                               metadata={"epoch": count[0]})
+    def __call__(self, est: Any, record: dict[str, Any]) -> bool:
+        self.epoch += 1
+        self.log.write(json.dumps(record, default=_jsonable) + "\n")
+        self.log.flush()
+        if self.bar is not None:
+            self.bar.update(1)
+            self.bar.set_postfix({k: f"{record[k]:.4g}" for k in ("loss", "val_score")
+                                  if isinstance(record.get(k), float)})
+        if self.every and self.epoch % self.every == 0:  # after the log line, so a resume can trim the log
+            io.save_checkpoint(self.run_dir / "checkpoint.safetensors", est, est.get_training_state(),
+                               metadata={"epoch": self.epoch})
+        return False
 
-    log_epoch.close = log.close
-    return [log_epoch, checkpoint]
+    def close(self) -> None:
+        self.log.close()
 
 
 def _new_run_dir(run_dir: str | None, name: str, force: bool) -> Path:
@@ -387,6 +411,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         run_dir = Path(args.resume)
         config, state, start_epoch = _read_resume(run_dir)
         run, params = config["run"], config["estimator"]
+        if "file" in config["data"]:  # paths as resolved when the run started, whatever the directory now
+            run = {**run, "data": config["data"]["file"]}
     else:
         run, params = resolve_settings(args)
         run_dir = None
@@ -394,11 +420,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.resume and source.get("sha256") != config["data"].get("sha256"):
         raise UsageError(f"the data file {source.get('file')} changed since the run started")
     est = make_estimator(job.task, params)
+    if run["checkpoint_every"] and est.solver == "lbfgs":
+        raise UsageError("--checkpoint-every needs a stochastic solver; L-BFGS cannot be checkpointed")
     output = Path(run["output"]) if run["output"] else None
     if output is not None and output.exists() and not args.force:
         raise UsageError(f"{output} already exists; pass --force to replace it")
     if run_dir is None:
         run_dir = _new_run_dir(run["run_dir"], job.name, args.force)
+        if output is not None:
+            run = {**run, "output": str(output.resolve())}
         config = {"run": run, "estimator": {k: list(v) if isinstance(v, tuple) else v for k, v in params.items()},
                   "data": source, "task": job.task, "estimator_class": type(est).__name__}
         (run_dir / "config.json").write_text(json.dumps(config, indent=2) + "\n")
@@ -408,24 +438,27 @@ def cmd_train(args: argparse.Namespace) -> int:
     if not args.quiet:
         what = f"{len(job.labels.classes)} classes" if job.labels else "regression"
         print(f"training {type(est).__name__} on {job.name}: {len(job.y_train)} training rows, "
-              f"{len(job.y_test)} held out, {job.X_train.shape[1]} features, {what}", file=sys.stderr)
+              f"{len(job.y_test)} held out, {job.x_train.shape[1]} features, {what}", file=sys.stderr)
     est = train(est, job, run_dir, state, start_epoch, int(run["checkpoint_every"] or 0), args.quiet)
+    fold_target_scaling(est, job.target_scaling)
+    if not args.quiet and est.n_iter_ < est.max_iter:
+        why = "the validation score" if est.early_stopping else "the training loss"
+        print(f"stopped after {est.n_iter_} epochs: {why} stopped improving", file=sys.stderr)
     finish(est, job, run_dir, config, output, args.force, args.quiet)
     return 0
 
 
 def train(est: Any, job: Job, run_dir: Path, state: Any, start_epoch: int, every: int, quiet: bool) -> Any:
     """Fit with a progress bar, the JSON-lines log and checkpoints as callbacks."""
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
-    total = est.get_params().get("max_iter")
-    bar = None if quiet else tqdm(total=total, initial=start_epoch, unit="epoch", desc="training",
+    bar = None if quiet else tqdm(total=est.max_iter, initial=start_epoch, unit="epoch", desc="training",
                                   dynamic_ncols=True, file=sys.stderr)
-    callbacks = _callbacks(run_dir, every, bar, start_epoch)
+    monitor = EpochMonitor(run_dir, every, bar, start_epoch)
     try:
-        est.fit(job.X_train, job.y_train, callbacks=callbacks, resume=state)
+        est.fit(job.x_train, job.y_train, callbacks=[monitor], resume=state)
     finally:
-        callbacks[0].close()
+        monitor.close()
         if bar is not None:
             bar.close()
     return est
@@ -435,10 +468,10 @@ def _evaluate_job(est: Any, job: Job) -> dict[str, Any]:
     if len(job.y_test) == 0:
         return {"task": job.task, "metrics": {}}
     if job.labels is not None:
-        metrics = classification_metrics(job.y_test, _full_proba(est, job.X_test, len(job.labels.classes)))
+        metrics = classification_metrics(job.y_test, _full_proba(est, job.x_test, len(job.labels.classes)))
         return {"task": job.task, "labels": job.labels.classes, "metrics": metrics,
                 "confusion_matrix": metrics["confusion_matrix"]}
-    pred = np.asarray(est.predict(job.X_test), dtype=np.float64).ravel()
+    pred = np.asarray(est.predict(job.x_test), dtype=np.float64).ravel()
     return {"task": job.task, "metrics": regression_metrics(job.y_test, pred),
             "y_true": job.y_test[:2000].tolist(), "y_pred": pred[:2000].tolist()}
 
@@ -455,7 +488,7 @@ def finish(est: Any, job: Job, run_dir: Path, config: dict[str, Any], output: Pa
                 "labels": job.labels.classes if job.labels else None,
                 "feature_names": job.preprocessor.feature_names_out,
                 "training": {"data": config["data"], "settings": config["run"], "estimator": config["estimator"],
-                             "epochs": int(getattr(est, "n_iter_", 0))},
+                             "epochs": int(getattr(est, "n_iter_", 0)), "target_scaling": job.target_scaling},
                 "metrics": evaluation["metrics"]}
     path = io.save(est, run_dir / "model.safetensors", metadata=metadata)
     if output is not None:
@@ -501,13 +534,14 @@ class SavedModel:
             raise UsageError(f"this model has no stored preprocessing, so every column must be numeric; {bad} are not")
         return np.stack(list(table.values()), axis=1).astype(np.float32)
 
-    def proba(self, X: np.ndarray) -> np.ndarray:
-        n = len(self.labels.classes) if self.labels else len(self.est.classes_)
+    def proba(self, x: np.ndarray) -> np.ndarray:
+        """Class probabilities, one column per entry of :meth:`class_names`."""
         if self.labels is None:
-            return np.asarray(self.est.predict_proba(X), dtype=np.float64)
-        return _full_proba(self.est, X, n)
+            return np.asarray(self.est.predict_proba(x), dtype=np.float64)
+        return _full_proba(self.est, x, len(self.labels.classes))
 
     def class_names(self) -> list[Any]:
+        """The class labels in probability-column order."""
         return list(self.labels.classes) if self.labels else list(np.asarray(self.est.classes_).tolist())
 
 
@@ -517,11 +551,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if args.output and Path(args.output).exists() and not args.force:
         raise UsageError(f"{args.output} already exists; pass --force to replace it")
     df = read_table(args.data)
-    X = model.features(df)
+    x = model.features(df)
     pd = _pandas()
-    out = pd.DataFrame(index=range(len(X)))
+    out = pd.DataFrame(index=range(len(x)))
     if model.task == "classification":
-        proba = model.proba(X)
+        proba = model.proba(x)
         out["prediction"] = np.asarray(model.class_names(), dtype=object)[proba.argmax(axis=1)]
         if args.proba:
             for j, name in enumerate(model.class_names()):
@@ -529,7 +563,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     else:
         if args.proba:
             raise UsageError("--proba applies to classifiers; this model is a regressor")
-        pred = np.asarray(model.est.predict(X), dtype=np.float64)
+        pred = np.asarray(model.est.predict(x), dtype=np.float64)
         if pred.ndim == 1:
             out["prediction"] = pred
         else:
@@ -549,12 +583,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if target not in df.columns:
         raise UsageError(f"target column {target!r} is not in {args.data}; choose one with --target")
     y = check_target(target, df[target].to_numpy())
-    X = model.features(df.drop(columns=[target]))
+    x = model.features(df.drop(columns=[target]))
     if model.task == "classification":
-        y_idx = model.labels.transform(y) if model.labels else np.searchsorted(model.est.classes_, y)
-        metrics = classification_metrics(y_idx, model.proba(X))
+        y_idx = (model.labels or LabelEncoder(model.class_names())).transform(y)
+        metrics = classification_metrics(y_idx, model.proba(x))
     else:
-        metrics = regression_metrics(y.astype(np.float64), np.asarray(model.est.predict(X), dtype=np.float64))
+        metrics = regression_metrics(y.astype(np.float64), np.asarray(model.est.predict(x), dtype=np.float64))
     if args.json:
         print(json.dumps(metrics))
         return 0
@@ -571,7 +605,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_inspect(args: argparse.Namespace) -> int:
     """Show what a model file holds, after verifying it."""
-    _, meta = io.load_with_metadata(args.model)
+    obj, meta = io.load_with_metadata(args.model)
     if args.json:
         print(json.dumps({k: v for k, v in meta.items() if k not in ("content", "tensors")}, indent=2))
         return 0
@@ -585,15 +619,26 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     rows.append(("parameters", f"{arch.get('n_parameters', 0):,}"))
     if meta.get("labels"):
         rows.append(("labels", ", ".join(map(str, meta["labels"]))))
-    for key in ("training", "metrics"):
-        if meta.get(key):
-            rows.append((key, json.dumps({k: v for k, v in meta[key].items() if k != "confusion_matrix"})))
+    if meta["kind"] == "estimator":
+        defaults = type(obj)().get_params(deep=False)
+        changed = {k: v for k, v in obj.get_params(deep=False).items() if repr(v) != repr(defaults.get(k))}
+        rows.append(("settings", ", ".join(f"{k}={v!r}" for k, v in changed.items()) or "defaults"))
+        rows.append(("epochs", str(getattr(obj, "n_iter_", "?"))))
+    data = meta.get("training", {}).get("data")
+    if data:
+        where = Path(data["file"]).name if "file" in data else f"built-in {data.get('dataset')}"
+        rows.append(("data", f"{where}: {data.get('rows')} rows, target {data.get('target')!r}"))
+    if meta.get("metrics"):
+        rows.append(("metrics", _metric_line(meta["metrics"], "") + " (held-out rows)"))
     for name, value in rows:
         print(f"{name:<14}{value}")
     if meta.get("preprocessing"):
         print("preprocessing")
-        for line in Preprocessor.from_dict(meta["preprocessing"]).summary().splitlines():
+        lines = Preprocessor.from_dict(meta["preprocessing"]).summary().splitlines()
+        for line in lines[:20]:
             print(f"  {line}")
+        if len(lines) > 20:
+            print(f"  ... and {len(lines) - 20} more columns (--json shows all)")
     return 0
 
 
@@ -640,22 +685,25 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Train an MLP. Without a data argument trains on the built-in digits data set.")
     p.add_argument("data", nargs="?", default=None, help="CSV, TSV or Parquet file")
     p.add_argument("--dataset", choices=datasets.NAMES, default=None, help="a built-in data set instead of a file")
-    p.add_argument("--target", default=None, help="target column (default: target)")
+    p.add_argument("--target", default=None, metavar="COL", help="target column (default: target)")
     p.add_argument("--task", choices=("auto", *TASKS), default=None, help="default: inferred from the target")
     p.add_argument("--drop", nargs="+", default=None, metavar="COL", help="columns to ignore (ids, leaks)")
     p.add_argument("--categorical", nargs="+", default=None, metavar="COL",
                    help="treat these numeric-looking columns as categories")
     p.add_argument("--missing", choices=("impute", "error"), default=None,
                    help="impute missing values with a flag column (default) or refuse them")
-    p.add_argument("--test-fraction", type=float, default=None, help="rows held out for the final metric (0.2)")
+    p.add_argument("--scale-target", action=argparse.BooleanOptionalAction, default=None,
+                   help="regression: train on the standardized target (default), folded back into the model")
+    p.add_argument("--test-fraction", type=float, default=None, metavar="F",
+                   help="rows held out for the final metric (0.2)")
     p.add_argument("--config", default=None, metavar="FILE", help="TOML file of settings (command line wins)")
-    p.add_argument("--run-dir", default=None, help="run directory (default: runs/<time>-<data>)")
+    p.add_argument("--run-dir", default=None, metavar="DIR", help="run directory (default: runs/<time>-<data>)")
     p.add_argument("--output", "-o", default=None, metavar="MODEL", help="also save the model here (.safetensors)")
     p.add_argument("--force", action="store_true", help="replace an existing --output file or run directory")
     p.add_argument("--checkpoint-every", type=int, default=None, metavar="N", help="checkpoint every N epochs")
     p.add_argument("--resume", default=None, metavar="RUN_DIR", help="continue a run from its last checkpoint")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
-    est = p.add_argument_group("estimator settings (scikit-learn names; aliases after the slash)")
+    est = p.add_argument_group("estimator settings (scikit-learn's names, then short aliases)")
     for flags, param, kwargs in ESTIMATOR_OPTIONS:
         est.add_argument(*flags, dest=param, default=None, **kwargs)
     est.add_argument("--param", action="append", metavar="KEY=VALUE", help="any other estimator parameter")
@@ -708,6 +756,10 @@ def main(argv: list[str] | None = None) -> int:
         except KeyboardInterrupt:
             print("glassnet: interrupted", file=sys.stderr)
             return 130
+        except BrokenPipeError:  # the reader went away (glassnet predict ... | head): not an error
+            with contextlib.suppress(OSError, ValueError):
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 0
         except Exception as e:
             if debug:
                 raise

@@ -46,20 +46,20 @@ def _synthetic(name: str, n_samples: int, noise: float, seed: int) -> Dataset:
 
     rng = np.random.default_rng(seed)
     if name == "moons":
-        X, y = make_moons(n_samples, noise=noise, random_state=seed)
+        x, y = make_moons(n_samples, noise=noise, random_state=seed)
     elif name == "circles":
-        X, y = make_circles(n_samples, noise=noise, factor=0.5, random_state=seed)
+        x, y = make_circles(n_samples, noise=noise, factor=0.5, random_state=seed)
     elif name == "xor":
-        X = rng.uniform(-1, 1, size=(n_samples, 2))
-        y = (X[:, 0] * X[:, 1] > 0).astype(np.int64)
-        X = X + rng.normal(0, noise, size=X.shape)
+        x = rng.uniform(-1, 1, size=(n_samples, 2))
+        y = (x[:, 0] * x[:, 1] > 0).astype(np.int64)
+        x = x + rng.normal(0, noise, size=x.shape)
     else:  # spirals: three interleaved arms
         arms = 3
         t = rng.uniform(0.05, 1.0, size=n_samples)
         y = rng.integers(0, arms, size=n_samples)
         angle = 4.0 * t + 2.0 * np.pi * y / arms
-        X = np.stack([t * np.cos(angle), t * np.sin(angle)], axis=1) + rng.normal(0, noise, size=(n_samples, 2))
-    return Dataset(name, X.astype(np.float64), y.astype(np.int64), ["x0", "x1"], "classification",
+        x = np.stack([t * np.cos(angle), t * np.sin(angle)], axis=1) + rng.normal(0, noise, size=(n_samples, 2))
+    return Dataset(name, x.astype(np.float64), y.astype(np.int64), ["x0", "x1"], "classification",
                    f"synthetic 2-D {name} problem ({n_samples} points)")
 
 

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from . import io, nn
-from .preprocessing import Preprocessor
+from .preprocessing import Preprocessor, category_text, columns_of, missing_mask
 
 OPSET = 17
 ML_OPSET = 3
@@ -133,13 +133,14 @@ def _head(g: _Graph, est: Any, logits: str, labels: list[Any] | None) -> list[An
     helper, tp = g.onnx.helper, g.onnx.TensorProto
     classes = np.asarray(est.classes_)
     names = list(labels) if labels else classes.tolist()
-    n_out = est.module_.sizes[-1] if hasattr(est.module_, "sizes") else len(classes)
-    if n_out == 1:  # binary: one logit for the second class
+    if est.out_activation_ == "logistic" and est.n_outputs_ > 1:
+        raise ValueError("ONNX export of multi-label classifiers is not supported")
+    if est.out_activation_ == "logistic":  # binary: one logit for the second class
         p1 = g.op("Sigmoid", [logits])
         proba = g.op("Concat", [g.op("Sub", [g.const([[1.0]]), p1]), p1], axis=1)
     else:
         proba = g.op("Softmax", [logits], axis=1)
-    if labels and len(classes) != len(labels):  # classes absent from training get probability 0
+    if labels and classes.tolist() != list(range(len(labels))):  # labels absent from training get probability 0
         scatter = np.zeros((len(classes), len(labels)), np.float32)
         scatter[np.arange(len(classes)), classes.astype(np.int64)] = 1.0
         proba = g.op("MatMul", [proba, g.const(scatter, "scatter")])
@@ -174,6 +175,7 @@ def to_onnx(obj: Any, metadata: dict[str, Any] | None = None) -> Any:
         outputs = _head(g, obj, out, metadata.get("labels"))
         props["labels"] = json.dumps(metadata.get("labels") or np.asarray(obj.classes_).tolist())
     else:
+        out = g.op("Exp", [out]) if obj.out_activation_ == "exp" else out  # Poisson regression
         g.nodes.append(helper.make_node("Identity", [out], ["prediction"]))
         outputs = [helper.make_tensor_value_info("prediction", tp.FLOAT, ["N", None])]
     if pre is not None:
@@ -210,10 +212,13 @@ def export_file(model_path: str | os.PathLike, out: str | os.PathLike, *, overwr
     return out
 
 
-def onnx_inputs(table: Any, metadata: dict[str, Any]) -> dict[str, np.ndarray]:
-    """The ``numeric``/``categorical`` input arrays for a table, in the exported graph's layout."""
-    from .preprocessing import _category, _missing_mask, columns_of
+def onnx_inputs(table: Any, metadata: dict[str, Any] | str | os.PathLike) -> dict[str, np.ndarray]:
+    """The ``numeric``/``categorical`` input arrays for a table, in the exported graph's layout.
 
+    ``metadata`` is the glassnet model file the graph was exported from, or its metadata.
+    """
+    if not isinstance(metadata, dict):
+        metadata = io.read_file(metadata)[1]
     pre = Preprocessor.from_dict(metadata["preprocessing"])
     cols = columns_of(table)
     feeds = {}
@@ -223,8 +228,8 @@ def onnx_inputs(table: Any, metadata: dict[str, Any]) -> dict[str, np.ndarray]:
         feeds["numeric"] = np.stack([cols[n].astype(np.float32) for n in numeric], axis=1)
     texts = []
     for name in categorical:
-        values, mask = cols[name], _missing_mask(cols[name])
-        texts.append(np.array(["" if m else _category(v) for v, m in zip(values, mask, strict=True)], dtype=object))
+        values, mask = cols[name], missing_mask(cols[name])
+        texts.append(np.array(["" if m else category_text(v) for v, m in zip(values, mask, strict=True)], dtype=object))
     if texts:
         feeds["categorical"] = np.stack(texts, axis=1)
     return feeds

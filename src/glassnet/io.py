@@ -82,7 +82,7 @@ class _Encoder:
 def _decode(value: Any, tensors: dict[str, np.ndarray]) -> Any:
     try:
         return _decode_tree(value, tensors)
-    except (TypeError, ValueError, AttributeError) as e:
+    except (TypeError, ValueError, AttributeError, RecursionError) as e:
         if isinstance(e, ModelFileError):
             raise
         raise ModelFileError(f"malformed metadata in model file: {e}") from e
@@ -174,7 +174,7 @@ def read_file(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str,
     try:
         header = json.loads(blob[8:8 + n])
         meta = json.loads(header["__metadata__"][METADATA_KEY])
-    except (ValueError, KeyError, TypeError) as e:
+    except (ValueError, KeyError, TypeError, RecursionError) as e:
         raise ModelFileError(f"{path} is not a glassnet model file (its header has no glassnet metadata)") from e
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise ModelFileError(f"{path} is not a glassnet model file (format {meta.get('format')!r})")
@@ -278,11 +278,16 @@ def _is_estimator(obj: Any) -> bool:
     return type(obj) in _estimator_classes().values()
 
 
+def _fitted_names(cls: type) -> tuple[str, ...]:
+    """Every fitted attribute a file may hold: the required ones, then those set only by some fits."""
+    return tuple(cls._fitted_attributes) + tuple(getattr(cls, "_optional_fitted_attributes", ()))
+
+
 def _estimator_content(est: Any, enc: _Encoder) -> dict[str, Any]:
     params = enc.encode(est.get_params(deep=False), "params")
     if enc.tensors:
         raise TypeError("estimator parameters must be plain values, not arrays")
-    fitted = {name: getattr(est, name) for name in type(est)._fitted_attributes if hasattr(est, name)}
+    fitted = {name: getattr(est, name) for name in _fitted_names(type(est)) if hasattr(est, name)}
     return {"params": params, "fitted": enc.encode(fitted, "")}
 
 
@@ -296,23 +301,29 @@ def _new_estimator(cls_name: Any, params: Any) -> Any:
     unknown = sorted(set(params) - set(cls().get_params(deep=False)))
     if unknown:
         raise ModelFileError(f"unknown {cls_name} parameters in model file: {unknown}")
-    return cls(**params)
+    est = cls(**params)
+    try:
+        est._validate_params()
+    except (TypeError, ValueError) as e:
+        raise ModelFileError(f"invalid {cls_name} parameters in model file: {e}") from e
+    return est
 
 
 def _restore_estimator(cls_name: Any, content: dict[str, Any], tensors: dict[str, np.ndarray]) -> Any:
     est = _new_estimator(cls_name, _decode(content.get("params"), tensors))
     fitted = _decode(content.get("fitted"), tensors)
-    allowed = set(type(est)._fitted_attributes)
+    allowed = set(_fitted_names(type(est)))
     if not isinstance(fitted, dict) or not set(fitted) <= allowed:
-        raise ModelFileError(f"unexpected fitted attributes in model file: {sorted(set(fitted) - allowed)}")
-    missing = sorted(allowed - set(fitted))
+        extra = sorted(set(fitted) - allowed) if isinstance(fitted, dict) else fitted
+        raise ModelFileError(f"unexpected fitted attributes in model file: {extra}")
+    missing = sorted(set(type(est)._fitted_attributes) - set(fitted))
     if missing:
         raise ModelFileError(f"model file lacks fitted attributes {missing}")
     for name, value in fitted.items():
         setattr(est, name, value)
     try:
         est._restore_module()
-    except (KeyError, TypeError, ValueError, IndexError) as e:
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as e:
         raise ModelFileError(f"model file is inconsistent: {e}") from e
     return est
 

@@ -18,7 +18,8 @@ TASKS = ("classification", "regression")
 MISSING_POLICIES = ("impute", "error")
 
 
-def _missing_mask(values: np.ndarray) -> np.ndarray:
+def missing_mask(values: np.ndarray) -> np.ndarray:
+    """True where a column's value is missing (NaN, None, pandas NA)."""
     if values.dtype.kind == "f":
         return np.isnan(values)
     try:
@@ -29,31 +30,31 @@ def _missing_mask(values: np.ndarray) -> np.ndarray:
         return np.array([v is None or (isinstance(v, float) and v != v) for v in values], dtype=bool)
 
 
-def columns_of(X: Any) -> dict[str, np.ndarray]:
+def columns_of(data: Any) -> dict[str, np.ndarray]:
     """A table as {column name: 1-D array}: float64 for numeric and boolean columns, object otherwise.
 
-    ``X`` is a pandas DataFrame, a mapping of column name to 1-D array, or a 2-D array.
+    ``data`` is a pandas DataFrame, a mapping of column name to 1-D array, or a 2-D array.
     """
-    if isinstance(X, dict):
+    if isinstance(data, dict):
         return {str(k): np.asarray(v, dtype=np.float64 if np.asarray(v).dtype.kind in "biuf" else object)
-                for k, v in X.items()}
-    if hasattr(X, "columns") and hasattr(X, "iloc"):
+                for k, v in data.items()}
+    if hasattr(data, "columns") and hasattr(data, "iloc"):
         import pandas as pd
 
-        names = [str(c) for c in X.columns]
+        names = [str(c) for c in data.columns]
         if len(set(names)) != len(names):
             dupes = sorted({n for n in names if names.count(n) > 1})
             raise ValueError(f"duplicate column names {dupes}")
         out = {}
-        for name, col in zip(names, X.columns, strict=True):
-            s = X[col]
+        for name, col in zip(names, data.columns, strict=True):
+            s = data[col]
             if pd.api.types.is_bool_dtype(s) or (pd.api.types.is_numeric_dtype(s)
                                                  and not isinstance(s.dtype, pd.CategoricalDtype)):
                 out[name] = s.to_numpy(dtype=np.float64, na_value=np.nan)
             else:
                 out[name] = s.to_numpy(dtype=object)
         return out
-    a = np.asarray(X)
+    a = np.asarray(data)
     if a.ndim != 2:
         raise ValueError(f"expected a 2-D table of features, got an array of shape {a.shape}")
     kind_numeric = a.dtype.kind in "biuf"
@@ -63,7 +64,7 @@ def columns_of(X: Any) -> dict[str, np.ndarray]:
 def _as_float(name: str, values: np.ndarray) -> np.ndarray:
     if values.dtype.kind == "f":
         return values
-    mask = _missing_mask(values)
+    mask = missing_mask(values)
     out = np.full(len(values), np.nan)
     try:
         out[~mask] = values[~mask].astype(np.float64)
@@ -88,21 +89,21 @@ class Preprocessor:
         self.categorical = list(categorical or [])
         self.columns: list[dict[str, Any]] = []
 
-    def fit(self, X: Any) -> Preprocessor:
-        """Learn column kinds, means, scales and categories from the training table ``X``."""
-        table = columns_of(X)
+    def fit(self, data: Any) -> Preprocessor:
+        """Learn column kinds, means, scales and categories from the training table ``data``."""
+        table = columns_of(data)
         unknown = sorted(set(self.categorical) - set(table))
         if unknown:
             raise ValueError(f"categorical columns {unknown} are not in the data")
         if not table:
             raise ValueError("the data has no feature columns")
-        with_missing = [name for name, v in table.items() if _missing_mask(v).any()]
+        with_missing = [name for name, v in table.items() if missing_mask(v).any()]
         if with_missing and self.missing == "error":
             raise ValueError(f"missing values in columns {with_missing}; fill them in or impute them "
                              "(missing='impute')")
         self.columns = []
         for name, values in table.items():
-            mask = _missing_mask(values)
+            mask = missing_mask(values)
             if mask.all():
                 raise ValueError(f"column {name!r} has no values (all missing)")
             col: dict[str, Any] = {"name": name, "missing_flag": bool(mask.any())}
@@ -113,7 +114,11 @@ class Preprocessor:
                 scale = float(finite.std())
                 col.update(kind="numeric", mean=float(finite.mean()), scale=scale if scale > 0 else 1.0)
             else:
-                col.update(kind="categorical", categories=sorted({_category(v) for v in values[~mask]}))
+                col.update(kind="categorical", categories=sorted({category_text(v) for v in values[~mask]}))
+                if len(col["categories"]) > max(50, 0.5 * len(values)):
+                    warnings.warn(f"column {name!r} has {len(col['categories'])} distinct values and looks like an "
+                                  "identifier; its one-hot encoding will not generalize (drop it?)", UserWarning,
+                                  stacklevel=2)
             self.columns.append(col)
         return self
 
@@ -135,10 +140,10 @@ class Preprocessor:
         if not self.columns:
             raise ValueError("this Preprocessor is not fitted yet; call fit() first")
 
-    def transform(self, X: Any) -> np.ndarray:
-        """The float32 feature matrix for table ``X`` (extra columns are ignored)."""
+    def transform(self, data: Any) -> np.ndarray:
+        """The float32 feature matrix for table ``data`` (extra columns are ignored)."""
         self._check_fitted()
-        table = columns_of(X)
+        table = columns_of(data)
         absent = [c["name"] for c in self.columns if c["name"] not in table]
         if absent:
             raise ValueError(f"the data lacks columns {absent} that the model was trained on")
@@ -146,7 +151,7 @@ class Preprocessor:
         numeric, onehots, flags, new_missing, unknown = [], [], [], [], {}
         for c in self.columns:
             values = table[c["name"]]
-            mask = _missing_mask(values)
+            mask = missing_mask(values)
             if mask.any() and not c["missing_flag"]:
                 new_missing.append(c["name"])
             if c["kind"] == "numeric":
@@ -156,7 +161,7 @@ class Preprocessor:
             else:
                 index = {cat: i for i, cat in enumerate(c["categories"])}
                 block = np.zeros((n, len(index)))
-                codes = [index.get(_category(v), -1) if not m else -1 for v, m in zip(values, mask, strict=True)]
+                codes = [index.get(category_text(v), -1) if not m else -1 for v, m in zip(values, mask, strict=True)]
                 rows = np.flatnonzero((np.array(codes) >= 0) & ~mask) if n else np.zeros(0, int)
                 block[rows, np.array(codes)[rows]] = 1.0
                 n_unknown = int(((np.array(codes) < 0) & ~mask).sum()) if n else 0
@@ -177,9 +182,9 @@ class Preprocessor:
         parts += onehots + ([np.stack(flags, axis=1)] if flags else [])
         return np.concatenate(parts, axis=1).astype(np.float32) if parts else np.zeros((n, 0), np.float32)
 
-    def fit_transform(self, X: Any) -> np.ndarray:
-        """fit(X) then transform(X)."""
-        return self.fit(X).transform(X)
+    def fit_transform(self, data: Any) -> np.ndarray:
+        """fit(data) then transform(data)."""
+        return self.fit(data).transform(data)
 
     def to_dict(self) -> dict[str, Any]:
         """The fitted state as plain JSON data."""
@@ -222,7 +227,7 @@ class Preprocessor:
         return "\n".join(lines)
 
 
-def _category(v: Any) -> str:
+def category_text(v: Any) -> str:
     """The canonical string of a category value (integral floats lose their '.0')."""
     if isinstance(v, (float, np.floating)) and float(v).is_integer():
         return str(int(v))
@@ -246,7 +251,7 @@ def infer_task(y: Any) -> str:
 def check_target(name: str, y: Any) -> np.ndarray:
     """``y`` as an array, refusing missing values with a message naming the column."""
     y = np.asarray(y)
-    n_missing = int(_missing_mask(y).sum())
+    n_missing = int(missing_mask(y).sum())
     if n_missing:
         raise ValueError(f"target column {name!r} has {n_missing} missing values; drop or fill those rows")
     return y

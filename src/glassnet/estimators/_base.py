@@ -32,9 +32,18 @@ from ..train import FitLoop, FlatObjective, LearningRate, Penalty, Plateau, Trai
 from ..train.data import densify, take_rows, to_device
 from ..train.history import epoch_record
 from ._heads import HEADS
+from ._optimizers import SklearnAdam, SklearnSGD
 
 STOCHASTIC_SOLVERS = ("sgd", "adam", "rmsprop", "adamw")
 _PREDICT_CHUNK = 4096  # rows densified at a time when predicting on sparse input
+
+
+def has_partial_fit(est: BaseMLP) -> bool:
+    """partial_fit exists for the stochastic solvers only, as in scikit-learn."""
+    if est.solver not in STOCHASTIC_SOLVERS:
+        raise AttributeError(f"partial_fit is only available for stochastic optimizers. {est.solver} is not "
+                             "stochastic.")
+    return True
 
 
 class BaseMLP(BaseEstimator):
@@ -196,6 +205,7 @@ class BaseMLP(BaseEstimator):
         """Fresh network, random stream and training records for a first fit."""
         rng = np.random.default_rng(self._seed())
         self.module_ = self._build_module(sizes, rng)
+        self._init_weights(rng)
         self.module_.eval()
         self._attach_rng(rng)
         self.n_layers_ = len(sizes)
@@ -208,6 +218,16 @@ class BaseMLP(BaseEstimator):
         self._reset_best()
         self._optimizer = None
         self._loop = None
+
+    def _init_weights(self, rng: np.random.Generator) -> None:
+        """scikit-learn's initialization, so that learning_rate_init means the same: W ~ U(-b, b),
+        b = sqrt(6 / (fan_in + fan_out)) (2 instead of 6 for 'logistic'); biases start at zero."""
+        factor = 2.0 if self.activation == "logistic" else 6.0
+        for layer in self._linear_layers():
+            fan_in, fan_out = layer.weight.shape
+            bound = math.sqrt(factor / (fan_in + fan_out))
+            w = layer.weight.data
+            w[...] = backend.uniform(layer.weight.shape, -bound, bound, backend.namespace(w), w.dtype, rng, like=w)
 
     def _reset_best(self) -> None:
         use_validation = self.early_stopping and self.solver in STOCHASTIC_SOLVERS
@@ -261,10 +281,10 @@ class BaseMLP(BaseEstimator):
     def _make_optimizer(self) -> optim.Optimizer:
         params, lr = self.module_.parameters(), self.learning_rate_init
         if self.solver == "sgd":
-            return optim.SGD(params, lr, momentum=self.momentum, nesterov=self.nesterovs_momentum and self.momentum > 0)
+            return SklearnSGD(params, lr, momentum=self.momentum, nesterov=self.nesterovs_momentum)
         if self.solver == "rmsprop":
             return optim.RMSprop(params, lr, eps=self.epsilon)
-        return optim.Adam(params, lr, betas=(self.beta_1, self.beta_2), eps=self.epsilon)
+        return SklearnAdam(params, lr, betas=(self.beta_1, self.beta_2), epsilon=self.epsilon)
 
     def _penalty(self) -> Penalty:
         weights = [layer.weight for layer in self._linear_layers()]
@@ -310,7 +330,7 @@ class BaseMLP(BaseEstimator):
             X_val = densify(X[val], xp, dtype) if sp.issparse(X) else to_device(X[val], xp)
             Y_val, w_val = Y[val], None if sw is None else sw[val]
             Y_val_dev = to_device(Y_val, xp)
-            w_val_dev = None if w_val is None else to_device(w_val, xp)
+            w_val_dev = None if w_val is None else to_device(w_val, xp, dtype)
 
             def validate() -> tuple[float, float]:
                 z = self._forward(X_val)
@@ -323,7 +343,7 @@ class BaseMLP(BaseEstimator):
             X, Y, sw = X[train], Y[train], None if sw is None else sw[train]
         X_dev = X if sp.issparse(X) else to_device(X, xp)
         Y_dev = to_device(Y, xp)
-        W_dev = None if sw is None else to_device(sw, xp)
+        W_dev = None if sw is None else to_device(sw, xp, dtype)
 
         if getattr(self, "_optimizer", None) is None or not incremental:
             self._optimizer = self._make_optimizer()
@@ -349,9 +369,11 @@ class BaseMLP(BaseEstimator):
         callbacks = list(callbacks or ())
 
         def on_epoch(record: dict) -> bool:
+            if not callbacks:
+                return False
             self._sync_progress()
-            stop = [bool(cb(self, record)) for cb in callbacks]
-            return any(stop)
+            self._sync_weights()  # callbacks may read coefs_ or predict
+            return any([bool(cb(self, record)) for cb in callbacks])
 
         loop.run(X_dev, Y_dev, W_dev, on_epoch=on_epoch)
         self._sync_progress()
@@ -371,18 +393,22 @@ class BaseMLP(BaseEstimator):
         weights = [layer.weight for layer in self._linear_layers()]
         self.module_.train()
         fun = FlatObjective(self.module_, head.loss, self._penalty(), densify(X, xp, dtype) if sp.issparse(X)
-                            else to_device(X, xp), to_device(Y, xp), None if sw is None else to_device(sw, xp))
+                            else to_device(X, xp), to_device(Y, xp), None if sw is None else to_device(sw, xp, dtype))
         callbacks = list(callbacks or ())
         elapsed = self.history_[-1]["wall_time"] if self.history_ else 0.0
         start = time.perf_counter() - elapsed
-
         self.n_iter_ = 0
 
         def after_iteration(loss: float) -> bool:
             self.loss_curve_.append(loss)
-            record = epoch_record(len(self.history_) + 1, loss, math.nan, time.perf_counter() - start, weights)
+            record = epoch_record(len(self.history_) + 1, loss, None, time.perf_counter() - start, weights)
             self.history_.append(record)
             self.n_iter_, self.loss_ = self.n_iter_ + 1, loss
+            if self.verbose:
+                print(f"Iteration {self.n_iter_}, loss = {loss:.8f}")
+            if not callbacks:
+                return False
+            self._sync_weights()
             return any([bool(cb(self, record)) for cb in callbacks])
 
         result = minimize_lbfgs(fun, max_iter=self.max_iter, max_fun=self.max_fun, tol=self.tol,
@@ -394,7 +420,6 @@ class BaseMLP(BaseEstimator):
         self.n_iter_ = min(int(result.nit), self.max_iter)
         self.loss_ = fun.value
         self.best_loss_ = min([self.loss_, *self.loss_curve_])
-        self.t_ += X.shape[0]
 
     # ---- training state (resume) and the fitted attributes ----------------------------------
     def get_training_state(self) -> dict[str, Any]:

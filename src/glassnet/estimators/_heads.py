@@ -4,7 +4,9 @@ scikit-learn averages every loss over samples (weighted by sample_weight when gi
 over outputs, so the gradient of the last layer's pre-activation is (output - y) / n. The one
 exception is the reported squared error, 0.5 * mean over samples *and* outputs; the gradient
 still follows the sum over outputs. Keeping both makes ``loss_`` and ``learning_rate_init``
-mean what they mean in scikit-learn.
+mean what they mean in scikit-learn. (scikit-learn also clips probabilities at machine epsilon
+before taking logs; glassnet reports the exact value from the logits, which differs only where a
+probability underflows.)
 
 ``loss(z, y, w)`` returns (loss to backpropagate, loss value to report); ``w`` is None or the
 batch's sample weights. ``log_output``/``output`` map logits to predictions.

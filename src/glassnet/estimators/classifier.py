@@ -13,15 +13,8 @@ from sklearn.utils.multiclass import _check_partial_fit_first_call, type_of_targ
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from .. import backend
-from ._base import STOCHASTIC_SOLVERS, BaseMLP
+from ._base import BaseMLP, has_partial_fit
 from ._heads import HEADS
-
-
-def _stochastic(est: BaseMLP) -> bool:
-    if est.solver not in STOCHASTIC_SOLVERS:
-        raise AttributeError(f"partial_fit is only available for stochastic optimizers. {est.solver} is not "
-                             "stochastic.")
-    return True
 
 
 class MLPClassifier(ClassifierMixin, BaseMLP):
@@ -63,7 +56,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         """
         return self._fit(X, y, sample_weight, callbacks=callbacks, resume=resume)
 
-    @available_if(_stochastic)
+    @available_if(has_partial_fit)
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X: Any, y: Any, sample_weight: Any = None, classes: Any = None) -> MLPClassifier:
         """One epoch over (X, y); ``classes`` (all labels that will ever occur) is required on the first call."""

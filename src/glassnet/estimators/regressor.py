@@ -11,8 +11,7 @@ from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import column_or_1d, validate_data
 
-from ._base import BaseMLP
-from .classifier import _stochastic
+from ._base import BaseMLP, has_partial_fit
 
 
 class MLPRegressor(RegressorMixin, BaseMLP):
@@ -65,7 +64,7 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         """
         return self._fit(X, y, sample_weight, callbacks=callbacks, resume=resume)
 
-    @available_if(_stochastic)
+    @available_if(has_partial_fit)
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X: Any, y: Any, sample_weight: Any = None) -> MLPRegressor:
         """One epoch over (X, y), continuing from the current weights and optimizer state."""

@@ -37,7 +37,7 @@ class Adam(Optimizer):
         return {"lr": self.lr, "betas": self.betas, "eps": self.eps, "weight_decay": self.weight_decay,
                 "amsgrad": self.amsgrad}
 
-    def _update(self, p: Any, g: Any, state: dict[str, Any], t: int) -> None:
+    def _update(self, p: Any, g: Any, state: dict[str, Any], t: int, work: Any) -> None:
         b1, b2 = self.betas
         if self.weight_decay:
             if self.decoupled:
@@ -45,19 +45,40 @@ class Adam(Optimizer):
             else:
                 g = g + self.weight_decay * p
         m, v = state["exp_avg"], state["exp_avg_sq"]
-        m += (1.0 - b1) * (g - m)
+        step_size = self.lr / (1.0 - b1 ** t)
+        inv_bc2_sqrt = 1.0 / math.sqrt(1.0 - b2 ** t)
+        if work is None:
+            m += (1.0 - b1) * (g - m)
+            v *= b2
+            v += (1.0 - b2) * (g * g)
+            if self.amsgrad:
+                vmax = state["max_exp_avg_sq"]
+                vmax[...] = backend.namespace(v).maximum(vmax, v)
+                v = vmax
+            denom = v ** 0.5
+            denom *= inv_bc2_sqrt
+            denom += self.eps
+            step = m / denom
+            step *= step_size
+            p -= step
+            return
+        # the same rule with NumPy's out=: every temporary lives in the one work buffer
+        xp = backend.namespace(p)
+        xp.subtract(g, m, out=work)
+        work *= 1.0 - b1
+        m += work
+        xp.multiply(g, g, out=work)
+        work *= 1.0 - b2
         v *= b2
-        v += (1.0 - b2) * (g * g)
+        v += work
         if self.amsgrad:
-            vmax = state["max_exp_avg_sq"]
-            vmax[...] = backend.namespace(v).maximum(vmax, v)
-            v = vmax
-        denom = v ** 0.5
-        denom *= 1.0 / math.sqrt(1.0 - b2 ** t)
-        denom += self.eps
-        step = m / denom
-        step *= self.lr / (1.0 - b1 ** t)
-        p -= step
+            v = xp.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
+        xp.sqrt(v, out=work)
+        work *= inv_bc2_sqrt
+        work += self.eps
+        xp.divide(m, work, out=work)
+        work *= step_size
+        p -= work
 
 
 class AdamW(Adam):

@@ -1,6 +1,8 @@
 """Optimizer base: parameters, per-parameter state, flat buffers, zero_grad and state dicts.
 
-Subclasses define ``_update(p, g, state, t)``: the update rule, in place, on arrays. With NumPy
+Subclasses define ``_update(p, g, state, t, work)``: the update rule, in place, on arrays;
+``work`` is a scratch array of p's shape in flat mode (so NumPy can use ``out=`` and allocate
+nothing per step) and None otherwise. With NumPy
 parameters of one dtype the optimizer gathers all parameters, gradients and state into flat
 buffers (each parameter's ``.data`` and ``.grad`` become views into them) so that one step is a
 handful of whole-buffer operations instead of a handful per parameter.
@@ -56,6 +58,7 @@ class Optimizer:
         self._flat_data = xp.zeros((total,), dtype=dtype)
         self._flat_grad = xp.zeros((total,), dtype=dtype)
         self._flat_state = {name: xp.zeros((total,), dtype=dtype) for name in self.state_names}
+        self._work = xp.empty((total,), dtype=dtype)
         self._data_views, self._grad_views = [], []
         start = 0
         for p, st in zip(self.params, self.state, strict=True):
@@ -100,13 +103,13 @@ class Optimizer:
         self.t += 1
         if self.flat:
             self._relink()
-            self._update(self._flat_data, self._flat_grad, self._flat_state, self.t)
+            self._update(self._flat_data, self._flat_grad, self._flat_state, self.t, self._work)
             return
         for p, st in zip(self.params, self.state, strict=True):
             if p.grad is not None:
-                self._update(p.data, p.grad, st, self.t)
+                self._update(p.data, p.grad, st, self.t, None)
 
-    def _update(self, p: Any, g: Any, state: dict[str, Any], t: int) -> None:
+    def _update(self, p: Any, g: Any, state: dict[str, Any], t: int, work: Any) -> None:
         raise NotImplementedError
 
     def hyperparameters(self) -> dict[str, Any]:

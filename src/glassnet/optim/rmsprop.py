@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from .. import backend
 from ..tensor import Tensor
 from .optimizer import Optimizer
 
@@ -30,18 +31,23 @@ class RMSprop(Optimizer):
         return {"lr": self.lr, "alpha": self.alpha, "eps": self.eps, "momentum": self.momentum,
                 "weight_decay": self.weight_decay, "centered": self.centered}
 
-    def _update(self, p: Any, g: Any, state: dict[str, Any], t: int) -> None:
+    def _update(self, p: Any, g: Any, state: dict[str, Any], t: int, work: Any) -> None:
         if self.weight_decay:
             g = g + self.weight_decay * p
         sq = state["square_avg"]
         sq *= self.alpha
-        sq += (1.0 - self.alpha) * (g * g)
+        if work is None:
+            sq += (1.0 - self.alpha) * (g * g)
+        else:  # NumPy's out=: no temporaries
+            backend.namespace(p).multiply(g, g, out=work)
+            work *= 1.0 - self.alpha
+            sq += work
         if self.centered:
             mean = state["grad_avg"]
             mean += (1.0 - self.alpha) * (g - mean)
             denom = (sq - mean * mean) ** 0.5
         else:
-            denom = sq ** 0.5
+            denom = sq ** 0.5 if work is None else backend.namespace(p).sqrt(sq, out=work)
         denom += self.eps
         if self.momentum:
             buf = state["momentum_buffer"]
@@ -49,6 +55,6 @@ class RMSprop(Optimizer):
             buf += g / denom
             p -= self.lr * buf
         else:
-            denom = g / denom
+            denom = g / denom if work is None else backend.namespace(p).divide(g, denom, out=work)
             denom *= self.lr
             p -= denom

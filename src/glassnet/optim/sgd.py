@@ -35,7 +35,7 @@ class SGD(Optimizer):
         return {"lr": self.lr, "momentum": self.momentum, "nesterov": self.nesterov,
                 "weight_decay": self.weight_decay, "dampening": self.dampening}
 
-    def _update(self, p: Any, g: Any, state: dict[str, Any], t: int) -> None:
+    def _update(self, p: Any, g: Any, state: dict[str, Any], t: int, work: Any) -> None:
         if self.weight_decay:
             g = g + self.weight_decay * p
         if self.momentum:

@@ -35,7 +35,7 @@ def to_device(a: Any, xp: Any, dtype: Any = None) -> Any:
     if backend.is_numpy(xp):
         return np.ascontiguousarray(a, dtype=dtype)
     if isinstance(a, np.ndarray):
-        return xp.asarray(np.ascontiguousarray(a, dtype=dtype))
+        return xp.asarray(np.ascontiguousarray(a), dtype=dtype)
     return a if dtype is None else xp.astype(a, dtype)
 
 

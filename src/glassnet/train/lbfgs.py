@@ -24,7 +24,7 @@ class FlatObjective:
         self.module, self.objective, self.penalty = module, objective, penalty
         self.X, self.Y, self.W = X, Y, W
         self.params: list[Tensor] = module.parameters()
-        self.n = X.shape[0] if W is None else W.sum()
+        self.n = X.shape[0] if W is None else backend.namespace(W).sum(W)
         self.value = 0.0  # the reported loss at the last point evaluated
 
     def pack(self) -> np.ndarray:

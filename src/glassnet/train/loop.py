@@ -79,16 +79,18 @@ class Trainer:
         sparse = sp.issparse(X)
         total = 0.0
         self.module.train()
-        for sl in batch_slices(n, self.batch_size):
-            idx = sl if order is None else order_dev[sl]
-            xb = take_rows(X, sl if order is None else order[sl], xp, self.dtype) if sparse else take_rows(
-                X, idx, xp, self.dtype)
-            yb = take_rows(Y, idx, xp, None)
-            wb = None if W is None else take_rows(W, idx, xp, None)
-            value = self.step(xb, yb, wb)
-            m = sl.stop - sl.start
-            total = total + (float(value) * m if on_host else value * m)
-        self.module.eval()
+        try:
+            for sl in batch_slices(n, self.batch_size):
+                idx = sl if order is None else order_dev[sl]
+                xb = take_rows(X, sl if order is None else order[sl], xp, self.dtype) if sparse else take_rows(
+                    X, idx, xp, self.dtype)
+                yb = take_rows(Y, idx, xp, None)
+                wb = None if W is None else take_rows(W, idx, xp, None)
+                value = self.step(xb, yb, wb)
+                m = sl.stop - sl.start
+                total = total + (float(value) * m if on_host else value * m)
+        finally:
+            self.module.eval()
         return float(total) / n
 
     def snapshot(self) -> list[Any]:
@@ -152,8 +154,10 @@ class FitLoop:
                 lr = trainer.optimizer.lr
                 loss = trainer.train_epoch(X, Y, W)
                 if not math.isfinite(loss):
-                    raise ValueError(f"the training loss became {loss} at epoch {len(self.history) + 1}; lower "
-                                     "learning_rate_init or scale the input data")
+                    warnings.warn(f"the training loss became {loss} at epoch {len(self.history) + 1}; training "
+                                  "stopped. Lower learning_rate_init or scale the input data.", RuntimeWarning,
+                                  stacklevel=2)
+                    break
                 self.epoch += 1
                 self.samples_seen += n
                 self.loss_curve.append(loss)
