@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from io import StringIO
 
 import numpy as np
 import pytest
@@ -110,7 +111,7 @@ def test_predict_evaluate_inspect_export(trained):
 
     from sklearn.metrics import accuracy_score
 
-    all_pred = pd.read_csv(__import__("io").StringIO(predict_all.stdout))["prediction"]
+    all_pred = pd.read_csv(StringIO(predict_all.stdout))["prediction"]
     metrics = json.loads(evaluate.stdout)
     assert metrics["accuracy"] == pytest.approx(accuracy_score(data["label"], all_pred))
     assert set(metrics) == {"accuracy", "f1_macro", "log_loss", "confusion_matrix"}
@@ -164,7 +165,7 @@ def test_readme_first_command(tmp_path):
 
 def test_config_file_and_command_line_precedence(work):
     (work / "train.toml").write_text('target = "label"\ndrop = ["price"]\nhidden = [8]\nmax_iter = 5\n'
-                                     'quiet = false\n[estimator]\nalpha = 0.01\n'.replace("quiet = false\n", ""))
+                                     '[estimator]\nalpha = 0.01\n')
     ok(cli("train", "data.csv", "--config", "train.toml", "--epochs", "3", "--run-dir", "cfg", "-q", cwd=work))
     est = gn.load(work / "cfg" / "model.safetensors")
     assert est.hidden_layer_sizes == (8,) and est.max_iter == 3 and est.alpha == 0.01 and est.n_iter_ <= 3

@@ -98,7 +98,11 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         return Y.ravel() if Y.ndim == 1 or Y.shape[1] == 1 else None
 
     def _validation_score(self, output: np.ndarray, Y: np.ndarray, w: np.ndarray | None) -> float:
-        predicted = output.argmax(axis=1) if Y.ndim == 1 else (output > 0.5).astype(Y.dtype)
+        if Y.ndim == 1:  # multiclass: class indices
+            return float(accuracy_score(Y, output.argmax(axis=1), sample_weight=w))
+        predicted = (output > 0.5).astype(Y.dtype)  # binary (one column) or multi-label
+        if Y.shape[1] == 1:
+            Y, predicted = Y.ravel(), predicted.ravel()
         return float(accuracy_score(Y, predicted, sample_weight=w))
 
     def _restore_module(self) -> None:
