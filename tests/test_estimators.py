@@ -369,7 +369,7 @@ def test_device_code_path_matches_numpy(iris, monkeypatch, extra):
     params = dict(hidden_layer_sizes=(8,), max_iter=20, random_state=0, **extra)
     host, device = MLPClassifier(**params).fit(X, y), MLPClassifier(device="cuda", **params).fit(X, y)
     assert _same_weights(host, device)
-    np.testing.assert_allclose(device.predict_proba(X), host.predict_proba(X), rtol=1e-12)
+    np.testing.assert_allclose(device.predict_proba(X), host.predict_proba(X), rtol=1e-4, atol=1e-6)  # float32
     weights = np.linspace(0.5, 2.0, len(y))
     reg = MLPRegressor(device="cuda", loss="poisson", **params).fit(sp.csr_matrix(X), y, sample_weight=weights)
     assert reg.predict(X).shape == (len(y),)

@@ -2,12 +2,20 @@
 
 from . import functional, nn, optim
 from .backend import manual_seed, to_numpy
-from .estimators import MLPClassifier, MLPRegressor
 from .io import load, save
 from .tensor import Tensor, no_grad
 from .testing import GradcheckError, gradcheck
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> object:
+    # the estimators pull in scikit-learn (seconds to import): load them on first use only
+    if name in ("MLPClassifier", "MLPRegressor"):
+        from . import estimators
+
+        return getattr(estimators, name)
+    raise AttributeError(f"module 'glassnet' has no attribute {name!r}")
 
 __all__ = ["GradcheckError", "MLPClassifier", "MLPRegressor", "Tensor", "__version__", "functional", "gradcheck",
            "load", "manual_seed", "nn", "no_grad", "optim", "save", "to_numpy"]

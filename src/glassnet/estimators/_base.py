@@ -470,14 +470,15 @@ class BaseMLP(BaseEstimator):
     def _logits(self, X: Any) -> Any:
         """Validated X through the network: raw outputs on the estimator's device.
 
-        Prediction runs in float64 whatever the weights' dtype (float32 weights promote), so that
-        a row's prediction does not depend on which other rows share its matrix product.
+        On the CPU, prediction runs in float64 whatever the weights' dtype (float32 weights
+        promote), so that a row's prediction does not depend on which other rows share its matrix
+        product; GPUs, slow at float64, predict in ``dtype``.
         """
         check_is_fitted(self)
         X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False, dtype=np.float64, order="C")
         if not hasattr(self, "module_"):
             self._restore_module()
-        return self._forward(X, "float64")
+        return self._forward(X, "float64" if self.device == "cpu" else self.dtype)
 
     def _output(self, X: Any, log: bool = False) -> np.ndarray:
         """Predictions (or their logs) of the output head for X, as a host NumPy array."""
