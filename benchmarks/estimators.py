@@ -12,7 +12,7 @@ import warnings
 
 import numpy as np
 
-from .harness import Config, Row, optional_module, rows_from
+from .harness import Config, Prepare, Row, optional_module, rows_from
 from .nets import make_data
 
 SETTINGS = {"solver": "adam", "activation": "relu", "batch_size": 128, "learning_rate_init": 1e-3,
@@ -71,7 +71,7 @@ def _estimator_classes(cfg: Config) -> dict[str, dict[str, type]]:
     return classes
 
 
-def _prepare(cls: type, params: dict, x: np.ndarray, y: np.ndarray):
+def _prepare(cls: type, params: dict, x: np.ndarray, y: np.ndarray) -> Prepare:
     def prepare():
         est = cls(**params)
 

@@ -155,9 +155,3 @@ def rows_from(case: str, variant: str, n_threads: int, prepares: dict[str, Prepa
             for lib in prepares]
     return rows, results
 
-
-def ratio(rows: list[Row], num: str, den: str) -> float | None:
-    """median(num) / median(den) among ``rows``, or None where either is missing."""
-    by_lib = {r.lib: r.median for r in rows}
-    a, b = by_lib.get(num), by_lib.get(den)
-    return a / b if a and b else None

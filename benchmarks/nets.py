@@ -13,6 +13,7 @@ import itertools
 import math
 import warnings
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -118,7 +119,7 @@ def glassnet_loop(p: Problem, batches: Batches) -> Prepare:
 
 
 # ---- PyTorch ---------------------------------------------------------------------------------
-def torch_model(p: Problem):
+def torch_model(p: Problem) -> Any:
     """A torch Sequential of Linear/ReLU with the problem's initial weights."""
     import torch
 
@@ -310,7 +311,7 @@ def numpy_floor(p: Problem, batches: Batches) -> Prepare:
     return _floor(p, batches, None)
 
 
-def _floor(p: Problem, batches: Batches, torch) -> Prepare:
+def _floor(p: Problem, batches: Batches, torch: Any) -> Prepare:
     # Per batch: one forward product per layer, one weight-gradient product per layer, and one
     # input-gradient product per layer but the first (the data needs no gradient).
     def prepare():

@@ -24,6 +24,7 @@ CASES: dict[str, Callable[[Config, int], list[Row]]] = {
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The options, checked: unknown cases or libraries and non-positive counts are refused by name."""
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks",
         description="Training speed and memory of glassnet against PyTorch, scikit-learn, a hand-written NumPy "
@@ -89,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
                 rows += CASES[case](cfg, n)
             print(f" {time.perf_counter() - tick:.1f} s", file=sys.stderr, flush=True)
     print(report.render(rows, titles(cfg, cases)))
-    if args.profile:
+    if args.profile and "glassnet" in training.available(cfg):
         for case in profiling.PROFILED:
             if case in cases:
                 print(profiling.profile(case, cfg, min(args.threads)))

@@ -24,14 +24,17 @@ def problem(sizes: tuple[int, ...], loss: str, n: int, batch: int) -> Problem:
 
 
 def mnist_problem(cfg: Config) -> Problem:
+    """784-256-256-10 classification on MNIST-shaped data, batch 128 (60,000 samples in full)."""
     return problem((784, 256, 256, 10), "ce", cfg.size(60_000, 5_000, 256), 128)
 
 
 def regression_problem(cfg: Config) -> Problem:
+    """100-64-64-1 regression with MSE, batch 128 (20,000 samples in full)."""
     return problem((100, 64, 64, 1), "mse", cfg.size(20_000, 2_000, 256), 128)
 
 
 def tiny_problem(cfg: Config) -> tuple[Problem, Batches]:
+    """2-16-16-1 regression at batch 4, and the steps of one timed run (1,000 in full)."""
     p = problem((2, 16, 16, 1), "mse", 256, 4)
     return p, p.cycle(cfg.size(1_000, 100, 10))
 
