@@ -30,12 +30,22 @@ def linear(x: Any, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     if bias is not None:
         out += bias.data
     parents = (x, weight) if bias is None else (x, weight, bias)
+    numpy_path = backend.is_numpy(xp)
 
     def _bw(g: Any) -> tuple:
         gx = g @ w.T if x.requires_grad else None
         if a.ndim == 2:
-            gw = a.T @ g if weight.requires_grad else None
-            gb = xp.sum(g, axis=0) if bias is not None and bias.requires_grad else None
+            gw = None
+            if weight.requires_grad:
+                sink = weight.grad_sink()
+                if sink is None:
+                    gw = a.T @ g
+                else:  # straight into the optimizer's flat gradient buffer: no temporary, no copy
+                    weight.grad = xp.matmul(a.T, g, out=sink)
+            gb = None
+            if bias is not None and bias.requires_grad:
+                # NumPy: a BLAS matrix-vector product sums the rows faster than a strided reduction
+                gb = xp.ones((g.shape[0],), dtype=g.dtype) @ g if numpy_path else xp.sum(g, axis=0)
         else:
             a2, g2 = xp.reshape(a, (-1, a.shape[-1])), xp.reshape(g, (-1, g.shape[-1]))
             gw = a2.T @ g2
@@ -51,6 +61,8 @@ def relu(x: Any) -> Tensor:
     x = as_tensor(x)
     xp = x.xp
     out = xp.maximum(x.data, 0)
+    if backend.is_numpy(xp):  # NumPy multiplies by a boolean mask directly, skipping a cast
+        return Tensor._make(out, xp, (x,), lambda g: (g * (out > 0),))
     return Tensor._make(out, xp, (x,), lambda g: (g * xp.astype(out > 0, g.dtype),))
 
 

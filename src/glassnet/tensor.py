@@ -55,7 +55,7 @@ class Tensor:
     arrays keep their dtype; Python numbers, lists and integer arrays become float32.
     """
 
-    __slots__ = ("__weakref__", "_backward", "_parents", "data", "grad", "requires_grad", "xp")
+    __slots__ = ("__weakref__", "_backward", "_grad_buffer", "_parents", "data", "grad", "requires_grad", "xp")
     __array_priority__ = 1000  # so that ndarray + Tensor defers to Tensor.__radd__
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None) -> None:
@@ -69,6 +69,8 @@ class Tensor:
         self.requires_grad = requires_grad
         self._parents: tuple[Tensor, ...] = ()
         self._backward: Callable[[Any], tuple] | None = None
+        # where a flat-buffer optimizer wants this leaf's next gradient written (see grad_sink)
+        self._grad_buffer: Any = None
 
     @classmethod
     def _make(cls, data: Any, xp: Any, parents: tuple[Tensor, ...], backward: Callable[[Any], tuple]) -> Tensor:
@@ -77,6 +79,7 @@ class Tensor:
         out.data = data
         out.xp = xp
         out.grad = None
+        out._grad_buffer = None
         if _grad_enabled and any(p.requires_grad for p in parents):
             out.requires_grad = True
             out._parents = parents
@@ -139,7 +142,7 @@ class Tensor:
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.data, self.grad, self.requires_grad = state["data"], state["grad"], state["requires_grad"]
         self.xp = backend.namespace(self.data)
-        self._parents, self._backward = (), None
+        self._parents, self._backward, self._grad_buffer = (), None, None
 
     # ---- backpropagation --------------------------------------------------------------------
     def backward(self, grad: Any = None) -> None:
@@ -159,49 +162,66 @@ class Tensor:
             grad = grad.data if isinstance(grad, Tensor) else backend.asarray(grad, like=self.data)
             if tuple(grad.shape) != self.shape:
                 raise ValueError(f"gradient of shape {tuple(grad.shape)} does not match tensor of shape {self.shape}")
-        grads = {id(self): grad}
+        if self._backward is None:
+            self._accumulate(grad)
+            return
+        grads = {self: grad}  # keyed by node identity (Tensor keeps object hashing)
         for node in reversed(self._toposort()):
-            g = grads.pop(id(node), None)
+            g = grads.pop(node, None)
             if g is None:
-                continue
-            if node._backward is None:
-                node._accumulate(g)
                 continue
             # strict=False: a backward may return a trailing None for an absent input (linear's bias)
             for parent, pg in zip(node._parents, node._backward(g), strict=False):
                 if pg is None or not parent.requires_grad:
                     continue
-                key = id(parent)
-                if key in grads:
-                    grads[key] = grads[key] + pg
+                if parent._backward is None:  # a leaf: accumulate at once, it has nothing to pass on
+                    parent._accumulate(pg)
+                elif parent in grads:
+                    grads[parent] = grads[parent] + pg
                 else:
-                    grads[key] = pg
+                    grads[parent] = pg
 
     def _accumulate(self, g: Any) -> None:
         if g.shape != self.data.shape:
             g = self.xp.broadcast_to(g, self.data.shape)
         if self.grad is None:
-            # a copy: g may be shared with another leaf's gradient or with the caller
-            self.grad = self.xp.asarray(g, dtype=self.data.dtype, copy=True)
+            if self._grad_buffer is not None:
+                self._grad_buffer[...] = g
+                self.grad = self._grad_buffer
+            else:  # a copy: g may be shared with another leaf's gradient or with the caller
+                self.grad = self.xp.asarray(g, dtype=self.data.dtype, copy=True)
         else:
             self.grad += g
 
+    def grad_sink(self) -> Any:
+        """An array a backward rule may write this leaf's fresh gradient into (``out=``), or None.
+
+        Only a leaf whose ``.grad`` is empty and that has a buffer (given by a flat-buffer optimizer)
+        has one; the caller must then set ``.grad`` to it and return no gradient for this input.
+        """
+        if self.grad is None and self._backward is None:
+            return self._grad_buffer
+        return None
+
     def _toposort(self) -> list[Tensor]:
-        """Nodes that need a gradient, each after all of its parents (iterative, no recursion)."""
+        """Interior nodes that need a gradient, each after all of its parents (iterative, no recursion).
+
+        Leaves are left out: backward() accumulates into them as their gradients arrive.
+        """
         order: list[Tensor] = []
-        visited: set[int] = set()
+        visited: set[Tensor] = set()
         stack: list[tuple[Tensor, bool]] = [(self, False)]
         while stack:
             node, expanded = stack.pop()
             if expanded:
                 order.append(node)
                 continue
-            if id(node) in visited:
+            if node in visited:
                 continue
-            visited.add(id(node))
+            visited.add(node)
             stack.append((node, True))
             for parent in node._parents:
-                if parent.requires_grad and id(parent) not in visited:
+                if parent.requires_grad and parent._backward is not None and parent not in visited:
                     stack.append((parent, False))
         return order
 

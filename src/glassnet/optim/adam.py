@@ -62,23 +62,20 @@ class Adam(Optimizer):
             step *= step_size
             p -= step
             return
-        # the same rule with NumPy's out=: every temporary lives in the one work buffer
+        # the same rule with NumPy's out= and BLAS axpy: every temporary lives in the work buffer,
+        # and the bias correction is folded into scalars (sqrt(v) * c + eps = c * (sqrt(v) + eps / c))
         xp = backend.namespace(p)
         xp.subtract(g, m, out=work)
-        work *= 1.0 - b1
-        m += work
-        xp.multiply(g, g, out=work)
-        work *= 1.0 - b2
+        backend.axpy(1.0 - b1, work, m)
         v *= b2
-        v += work
+        xp.multiply(g, g, out=work)
+        backend.axpy(1.0 - b2, work, v)
         if self.amsgrad:
             v = xp.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
         xp.sqrt(v, out=work)
-        work *= inv_bc2_sqrt
-        work += self.eps
+        work += self.eps / inv_bc2_sqrt
         xp.divide(m, work, out=work)
-        work *= step_size
-        p -= work
+        backend.axpy(-step_size / inv_bc2_sqrt, work, p)
 
 
 class AdamW(Adam):

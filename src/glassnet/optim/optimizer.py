@@ -5,7 +5,8 @@ Subclasses define ``_update(p, g, state, t, work)``: the update rule, in place, 
 nothing per step) and None otherwise. With NumPy
 parameters of one dtype the optimizer gathers all parameters, gradients and state into flat
 buffers (each parameter's ``.data`` and ``.grad`` become views into them) so that one step is a
-handful of whole-buffer operations instead of a handful per parameter.
+handful of whole-buffer operations instead of a handful per parameter. In flat mode a parameter
+left without a gradient is updated as if its gradient were zero (PyTorch skips it).
 """
 
 from __future__ import annotations
@@ -69,7 +70,8 @@ class Optimizer:
             gview = xp.reshape(self._flat_grad[start:stop], p.shape)
             if p.grad is not None:
                 gview[...] = p.grad
-            p.grad = gview
+                p.grad = gview
+            p._grad_buffer = gview  # backward writes fresh gradients straight into the flat buffer
             self._data_views.append(view)
             self._grad_views.append(gview)
             for name, buf in self._flat_state.items():
@@ -90,13 +92,13 @@ class Optimizer:
                 p.grad = gview
 
     def zero_grad(self) -> None:
-        """Drop the gradients; with flat buffers they are zeroed in place instead (cheaper)."""
-        if self.flat:
-            self._relink()
-            self._flat_grad[...] = 0
-        else:
-            for p in self.params:
-                p.grad = None
+        """Drop the gradients (``.grad = None``), as PyTorch does.
+
+        With flat buffers the next backward writes each gradient straight into the buffer, so a
+        gradient array kept from an earlier step is overwritten rather than left as it was.
+        """
+        for p in self.params:
+            p.grad = None
 
     def step(self) -> None:
         """Apply one update to every parameter that has a gradient."""
