@@ -192,8 +192,6 @@ def to_onnx(obj: Any, metadata: dict[str, Any] | None = None) -> Any:
 
 def export_file(model_path: str | os.PathLike, out: str | os.PathLike, *, overwrite: bool = False) -> Path:
     """Load a glassnet model file and write its ONNX graph to ``out`` (atomically, never clobbering)."""
-    import tempfile
-
     out = Path(out)
     if out.suffix.lower() != ".onnx":
         raise ValueError(f"ONNX output {out} should end in .onnx")
@@ -201,15 +199,7 @@ def export_file(model_path: str | os.PathLike, out: str | os.PathLike, *, overwr
         raise FileExistsError(f"{out} already exists; pass --force to replace it")
     obj, meta = io.load_with_metadata(model_path)
     model = to_onnx(obj, meta)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent if str(out.parent) else ".")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(model.SerializeToString())
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return out
+    return io.atomic_write(out, model.SerializeToString())
 
 
 def onnx_inputs(table: Any, metadata: dict[str, Any] | str | os.PathLike) -> dict[str, np.ndarray]:

@@ -133,7 +133,11 @@ def write_file(path: str | os.PathLike, tensors: dict[str, np.ndarray], meta: di
     tensors = {k: _contiguous(v) for k, v in tensors.items()}
     meta = {**meta, "tensors": {k: {"dtype": v.dtype.name, "shape": list(v.shape), "sha256": _sha256(v)}
                                 for k, v in tensors.items()}}
-    blob = st_save(tensors, metadata={METADATA_KEY: json.dumps(meta)})
+    return atomic_write(path, st_save(tensors, metadata={METADATA_KEY: json.dumps(meta)}))
+
+
+def atomic_write(path: Path, blob: bytes) -> Path:
+    """Write ``blob`` to a temporary file beside ``path``, then rename: a crash leaves no half-written file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:

@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
@@ -245,6 +245,15 @@ class BaseMLP(BaseEstimator):
                              f"parameters and data now ask for {sizes}; set warm_start=False to fit anew")
         if self.early_stopping and self.validation_scores_ is None:
             self._reset_best()
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X: Any, y: Any, sample_weight: Any = None, *, callbacks: Any = None,
+            resume: dict | None = None) -> BaseMLP:
+        """Fit to (X, y); ``callbacks(est, record)`` run after each epoch (True stops), ``resume`` continues a state.
+
+        ``resume`` is a :meth:`get_training_state` dict; the fit then picks up exactly where it stopped.
+        """
+        return self._fit(X, y, sample_weight, callbacks=callbacks, resume=resume)
 
     def _fit(self, X: Any, y: Any, sample_weight: Any = None, *, incremental: bool = False,
              callbacks: Any = None, resume: dict | None = None) -> BaseMLP:

@@ -47,15 +47,6 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
 
     _fitted_attributes = (*BaseMLP._fitted_attributes, "classes_")
 
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X: Any, y: Any, sample_weight: Any = None, *, callbacks: Any = None,
-            resume: dict | None = None) -> MLPClassifier:
-        """Fit to (X, y); ``callbacks(est, record)`` run after each epoch (True stops), ``resume`` continues a state.
-
-        ``resume`` is a :meth:`get_training_state` dict; the fit then picks up exactly where it stopped.
-        """
-        return self._fit(X, y, sample_weight, callbacks=callbacks, resume=resume)
-
     @available_if(has_partial_fit)
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X: Any, y: Any, sample_weight: Any = None, classes: Any = None) -> MLPClassifier:
