@@ -19,7 +19,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceW
 pytest.importorskip("pyarrow")
 
 import glassnet as gn  # noqa: E402
-from glassnet.cli import SavedModel  # noqa: E402
+from glassnet.saved_model import SavedModel  # noqa: E402
 
 COMMAND = [shutil.which("glassnet")] if shutil.which("glassnet") else [sys.executable, "-m", "glassnet"]
 FAST = ["--max-iter", "15", "--hidden", "16", "--quiet"]

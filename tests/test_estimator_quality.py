@@ -107,10 +107,19 @@ def test_early_stopping_stops_early_and_restores_the_best_weights():
     clf = MLPClassifier(early_stopping=True, max_iter=500, random_state=0).fit(X, y, callbacks=[keep])
     assert clf.n_iter_ < 500
     scores = clf.validation_scores_
-    best = int(np.argmax(scores))  # the first best epoch, as scikit-learn keeps it
-    assert clf.best_validation_score_ == scores[best] and best < len(scores) - 1
+    best = len(scores) - 1 - int(np.argmax(scores[::-1]))  # the last of the tied best epochs
+    assert clf.best_validation_score_ == scores[best]
     for restored, kept in zip(clf.coefs_, snapshots[best], strict=True):
         np.testing.assert_array_equal(restored, kept)
+
+
+def test_plateau_keeps_the_best_score_and_prefers_the_later_of_ties():
+    from glassnet.train.stopping import Plateau
+
+    plateau = Plateau(tol=1e-4, n_iter_no_change=2, use_validation=True)
+    kept = [plateau.update(0.0, score) for score in (0.5, 0.8, 0.7, 0.8, 0.6)]
+    assert kept == [True, True, False, True, False]  # a drop is not kept, a tie is
+    assert plateau.best_score == 0.8 and plateau.bad_epochs == 3 and plateau.plateaued
 
 
 def test_model_selection_tools_with_two_jobs():

@@ -136,11 +136,18 @@ def write_file(path: str | os.PathLike, tensors: dict[str, np.ndarray], meta: di
     return atomic_write(path, st_save(tensors, metadata={METADATA_KEY: json.dumps(meta)}))
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path: Path, blob: bytes) -> Path:
     """Write ``blob`` to a temporary file beside ``path``, then rename: a crash leaves no half-written file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~_umask())  # not mkstemp's 0600
         with os.fdopen(fd, "wb") as f:
             f.write(blob)
             f.flush()

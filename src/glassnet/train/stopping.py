@@ -4,6 +4,9 @@ An epoch "does not improve" when the training loss is not below the best loss mi
 (or, with a validation set, when the validation score is not above the best score plus ``tol``).
 After more than ``n_iter_no_change`` such epochs in a row training stops, except under the
 'adaptive' learning rate, which divides the rate by 5 instead, until it falls below 1e-6.
+One departure: when a validation score ties the best, scikit-learn keeps the earlier epoch's
+weights and glassnet the later one's; accuracy on a small validation set ties often, and the
+earlier weights are then the less trained.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ class Plateau:
         """Record one epoch; True when it is the best so far (time to keep a copy of the weights)."""
         if self.use_validation:
             self.bad_epochs = self.bad_epochs + 1 if score < self.best_score + self.tol else 0
-            if score > self.best_score:
+            if score >= self.best_score:  # a tie keeps the later, longer-trained weights
                 self.best_score = score
                 return True
             return False

@@ -1,0 +1,144 @@
+"""A training job: the run's data loaded, split and preprocessed, and the estimator that will fit it.
+
+The same settings always give the same job, which is what lets an interrupted run resume.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import datasets
+from .errors import UsageError
+from .preprocessing import TASKS, LabelEncoder, Preprocessor, check_target, columns_of, infer_task
+from .tables import read_table
+
+
+@dataclass
+class Job:
+    """Everything a run trains and evaluates on, after splitting and preprocessing."""
+
+    task: str
+    name: str
+    preprocessor: Preprocessor
+    labels: LabelEncoder | None
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    target_scaling: dict[str, float] | None = None  # regression: y_train was (y - mean) / scale
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _load_source(run: dict[str, Any]) -> tuple[dict[str, np.ndarray], np.ndarray, dict[str, Any]]:
+    """(feature columns, raw target, description of the source) for the run's data."""
+    if run["data"] and run["dataset"]:
+        raise UsageError("give either a data file or --dataset, not both")
+    if run["data"]:
+        path = Path(run["data"])
+        df = read_table(path)
+        target = run["target"]
+        if target not in df.columns:
+            raise UsageError(f"target column {target!r} is not in {path}; its columns are {list(map(str, df.columns))}"
+                             "; choose one with --target")
+        table = columns_of(df)
+        source = {"file": str(path.resolve()), "sha256": _sha256_file(path), "rows": len(df), "target": target}
+        name = path.stem
+    else:
+        name = run["dataset"] or datasets.DEFAULT
+        ds = datasets.load(name)
+        table = {n: ds.X[:, j] for j, n in enumerate(ds.feature_names)}
+        table["target"] = ds.y
+        target = "target"
+        source = {"dataset": name, "rows": len(ds.y), "target": target}
+    unknown = sorted(set(run["drop"]) - set(table))
+    if unknown:
+        raise UsageError(f"--drop: no columns {unknown} in the data")
+    y = check_target(target, table.pop(target))
+    for col in run["drop"]:
+        table.pop(col)
+    return table, y, {"name": name, **source}
+
+
+def prepare(run: dict[str, Any], seed: int) -> tuple[Job, dict[str, Any]]:
+    """Load, split and preprocess the run's data; the same settings always give the same Job."""
+    from sklearn.model_selection import train_test_split
+
+    table, y, source = _load_source(run)
+    task = run["task"] if run["task"] != "auto" else infer_task(y)
+    if task not in TASKS:
+        raise UsageError(f"--task must be auto, classification or regression, got {task!r}")
+    labels = LabelEncoder().fit(y) if task == "classification" else None
+    if labels is not None:
+        y = labels.transform(y)
+    else:
+        try:
+            y = y.astype(np.float64)
+        except ValueError as e:
+            raise UsageError(f"regression needs a numeric target; column {source['target']!r} is not") from e
+    frac = float(run["test_fraction"])
+    if not 0.0 <= frac < 1.0:
+        raise UsageError(f"--test-fraction must be in [0, 1), got {frac}")
+    rows = np.arange(len(y))
+    if frac > 0:
+        stratify = y if labels is not None and np.bincount(y).min() >= 2 else None
+        train_rows, test_rows = train_test_split(rows, test_size=frac, random_state=seed, stratify=stratify)
+    else:
+        train_rows, test_rows = rows, rows[:0]
+    pre = Preprocessor(missing=run["missing"], categorical=run["categorical"])
+    pre.fit({k: v[train_rows] for k, v in table.items()})
+    with warnings.catch_warnings():  # unseen categories in the held-out rows are expected, not news
+        warnings.simplefilter("ignore", UserWarning)
+        x_test = pre.transform({k: v[test_rows] for k, v in table.items()})
+    x_train = pre.transform({k: v[train_rows] for k, v in table.items()})
+    job = Job(task, source["name"], pre, labels, x_train, y[train_rows], x_test, y[test_rows])
+    if labels is None and run["scale_target"]:
+        mean, scale = float(job.y_train.mean()), float(job.y_train.std()) or 1.0
+        job.y_train = (job.y_train - mean) / scale
+        job.target_scaling = {"mean": mean, "scale": scale}
+    return job, source
+
+
+def fold_target_scaling(est: Any, scaling: dict[str, float] | None) -> None:
+    """Fold the target standardization into the last layer, so the model predicts in the target's units."""
+    if scaling is None or est.out_activation_ != "identity":
+        return
+    w, b = est.coefs_[-1], est.intercepts_[-1]
+    est.coefs_[-1] = (w * scaling["scale"]).astype(w.dtype)
+    est.intercepts_[-1] = (b * scaling["scale"] + scaling["mean"]).astype(b.dtype)
+    est._restore_module()
+
+
+def _estimator_class(task: str) -> type:
+    import glassnet
+
+    name = "MLPClassifier" if task == "classification" else "MLPRegressor"
+    if not hasattr(glassnet, name):
+        raise UsageError(f"this glassnet build has no {name}")
+    return getattr(glassnet, name)
+
+
+def make_estimator(task: str, params: dict[str, Any]) -> Any:
+    """An unfitted estimator for ``task``, refusing unknown or invalid settings before training starts."""
+    cls = _estimator_class(task)
+    known = cls().get_params(deep=False)
+    unknown = sorted(set(params) - set(known))
+    if unknown:
+        raise UsageError(f"unknown estimator setting(s) {unknown}; {cls.__name__} takes {sorted(known)}")
+    params = {k: tuple(v) if k == "hidden_layer_sizes" and isinstance(v, list) else v for k, v in params.items()}
+    est = cls(**params)
+    if hasattr(est, "_validate_params"):
+        est._validate_params()
+    return est
