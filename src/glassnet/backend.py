@@ -167,24 +167,3 @@ def scatter_add_rows(n_rows: int, index: Any, values: Any, xp: Any) -> Any:
     onehot = xp.astype(xp.arange(n_rows)[:, None] == index[None, :], values.dtype)
     flat = xp.reshape(values, (values.shape[0], -1))
     return xp.reshape(onehot @ flat, (n_rows, *tuple(values.shape[1:])))
-
-
-def axpy(alpha: float, x: Any, y: Any) -> None:
-    """``y += alpha * x`` in place: one pass through BLAS for NumPy arrays, no temporary."""
-    if type(y) is np.ndarray and type(x) is np.ndarray and x.dtype == y.dtype and y.dtype in _BLAS_AXPY \
-            and x.flags.c_contiguous and y.flags.c_contiguous:
-        flat_y = y.reshape(-1)
-        out = _BLAS_AXPY[y.dtype](x.reshape(-1), flat_y, a=alpha)
-        if out is not flat_y:  # BLAS worked on a copy: write it back
-            flat_y[...] = out
-        return
-    y += alpha * x
-
-
-def _blas_axpy() -> dict:
-    from scipy.linalg import blas
-
-    return {np.dtype(np.float32): blas.saxpy, np.dtype(np.float64): blas.daxpy}
-
-
-_BLAS_AXPY = _blas_axpy()

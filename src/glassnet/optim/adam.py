@@ -62,20 +62,24 @@ class Adam(Optimizer):
             step *= step_size
             p -= step
             return
-        # the same rule with NumPy's out= and BLAS axpy: every temporary lives in the work buffer,
-        # and the bias correction is folded into scalars (sqrt(v) * c + eps = c * (sqrt(v) + eps / c))
+        # the same rule with NumPy's out=: every temporary lives in the work buffer, and the bias
+        # correction is folded into scalars (sqrt(v) * c + eps = c * (sqrt(v) + eps / c)). No SciPy
+        # BLAS (axpy) here: its OpenBLAS is a second thread pool that fights NumPy's at 2+ threads.
         xp = backend.namespace(p)
         xp.subtract(g, m, out=work)
-        backend.axpy(1.0 - b1, work, m)
+        work *= 1.0 - b1
+        m += work
         v *= b2
         xp.multiply(g, g, out=work)
-        backend.axpy(1.0 - b2, work, v)
+        work *= 1.0 - b2
+        v += work
         if self.amsgrad:
             v = xp.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
         xp.sqrt(v, out=work)
         work += self.eps / inv_bc2_sqrt
         xp.divide(m, work, out=work)
-        backend.axpy(-step_size / inv_bc2_sqrt, work, p)
+        work *= step_size / inv_bc2_sqrt
+        p -= work
 
 
 class AdamW(Adam):

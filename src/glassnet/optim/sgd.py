@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from .. import backend
 from ..tensor import Tensor
 from .optimizer import Optimizer
 
@@ -45,10 +44,6 @@ class SGD(Optimizer):
                 buf[...] = g
             else:
                 buf *= self.momentum
-                backend.axpy(1.0 - self.dampening, g, buf)
-            if self.nesterov:  # p -= lr * (g + momentum * buf)
-                backend.axpy(-self.lr, g, p)
-                backend.axpy(-self.lr * self.momentum, buf, p)
-                return
-            g = buf
-        backend.axpy(-self.lr, g, p)
+                buf += (1.0 - self.dampening) * g if self.dampening else g
+            g = g + self.momentum * buf if self.nesterov else buf
+        p -= self.lr * g

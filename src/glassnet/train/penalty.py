@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import backend
 from ..tensor import Tensor
 
 
@@ -37,7 +36,7 @@ class Penalty:
             return 0.0
         for w in self.weights:
             if self.alpha:
-                backend.axpy(self.alpha / n, w.data, w.grad)  # one pass, no temporary
+                w.grad += (self.alpha / n) * w.data
             if self.l1:
                 w.grad += (self.l1 / n) * w.xp.sign(w.data)
         return self.value(n)
