@@ -14,10 +14,6 @@ from . import backend
 from .tensor import Tensor, as_tensor
 
 
-def _needs(t: Tensor) -> bool:
-    return t.requires_grad
-
-
 def linear(x: Any, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """``x @ weight + bias`` as one node; weight has shape (in_features, out_features)."""
     x = as_tensor(x)
