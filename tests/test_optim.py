@@ -139,17 +139,20 @@ def test_float32_adam_follows_torch_closely(torch) -> None:
 
 
 @pytest.mark.parametrize("name", ["sgd_nesterov", "rmsprop_centered_momentum_wd", "adam_amsgrad", "adamw"])
-def test_flat_and_per_parameter_updates_agree(name) -> None:
+def test_flat_and_per_parameter_updates_agree(name, monkeypatch) -> None:
     cls, _, kwargs = CONFIGS[name]
     results = []
-    for flat in (True, False):
+    for flat, chunk in ((True, None), (True, 7), (False, None)):  # chunks of 7 cut through every parameter
+        if chunk:
+            monkeypatch.setattr(optim.Optimizer, "chunk_elements", chunk)
         model = make_model(None)
         opt = cls(model.parameters(), flat=flat, **kwargs)
         assert opt.flat is flat
         train(model, opt, np, 12)
         results.append(params_of(model))
-    for a, b in zip(*results, strict=True):
-        np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-15)
+    for other in results[1:]:
+        for a, b in zip(results[0], other, strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-15)
 
 
 @pytest.mark.parametrize("flat", [True, False], ids=["flat", "per_param"])

@@ -25,6 +25,9 @@ class Optimizer:
     """Holds the parameters, their state and the learning rate ``lr``; ``step()`` applies the rule."""
 
     state_names: tuple[str, ...] = ()
+    # flat mode updates the buffers in chunks of this many elements, so the scratch buffer stays
+    # small (512 KiB in float32) whatever the model's size; the rules are elementwise, so it is exact
+    chunk_elements = 2**17
 
     def __init__(self, params: Iterable[Tensor], lr: float, flat: bool | None = None) -> None:
         self.params = list(params)
@@ -59,7 +62,11 @@ class Optimizer:
         self._flat_data = xp.zeros((total,), dtype=dtype)
         self._flat_grad = xp.zeros((total,), dtype=dtype)
         self._flat_state = {name: xp.zeros((total,), dtype=dtype) for name in self.state_names}
-        self._work = xp.empty((total,), dtype=dtype)
+        work = xp.empty((min(total, self.chunk_elements),), dtype=dtype)
+        self._chunks = [(self._flat_data[a:b], self._flat_grad[a:b],
+                         {name: buf[a:b] for name, buf in self._flat_state.items()}, work[:b - a])
+                        for a, b in ((a, min(a + self.chunk_elements, total))
+                                     for a in range(0, total, self.chunk_elements))]
         self._data_views, self._grad_views = [], []
         start = 0
         for p, st in zip(self.params, self.state, strict=True):
@@ -105,7 +112,8 @@ class Optimizer:
         self.t += 1
         if self.flat:
             self._relink()
-            self._update(self._flat_data, self._flat_grad, self._flat_state, self.t, self._work)
+            for data, grad, state, work in self._chunks:
+                self._update(data, grad, state, self.t, work)
             return
         for p, st in zip(self.params, self.state, strict=True):
             if p.grad is not None:
