@@ -108,6 +108,7 @@ CASES = [
     # layers
     ("linear", lambda xp, x, w, b: F.linear(x, w, b), [U(5, 3), U(3, 4), U(4)]),
     ("linear_no_bias", lambda xp, x, w: F.linear(x, w), [U(5, 3), U(3, 4)]),
+    ("linear_relu", lambda xp, x, w, b: F.linear(x, w, b, activation="relu"), [U(5, 3), U(3, 4), U(4)]),
     ("linear_3d", lambda xp, x, w, b: F.linear(x, w, b), [U(2, 3, 3), U(3, 4), U(4)]),
     ("linear_1d", lambda xp, x, w, b: F.linear(x, w, b), [U(3), U(3, 4), U(4)]),
     # losses (gradients with respect to prediction and target)

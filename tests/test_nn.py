@@ -177,6 +177,23 @@ def test_mlp_structure() -> None:
     assert "Linear(in_features=3, out_features=5, bias=True)" in repr(model)
 
 
+def test_mlp_fused_linear_relu_equals_the_layers_one_by_one(xp) -> None:
+    model = nn.MLP([3, 6, 5, 2], xp=xp, rng=0)
+    x = gn.Tensor(to_xp(xp, np.random.default_rng(1).normal(size=(8, 3))), requires_grad=True)
+    fused = model(x)  # MLP.forward runs each Linear + ReLU as one node
+    fused.sum().backward()
+    fused_grads = [npy(p.grad) for p in model.parameters()] + [npy(x.grad)]
+    model.zero_grad()
+    x.grad = None
+    plain = nn.Sequential(*model.layers)(x)
+    plain.sum().backward()
+    np.testing.assert_allclose(npy(fused.data), npy(plain.data), rtol=1e-6)
+    for got, want in zip(fused_grads, [npy(p.grad) for p in model.parameters()] + [npy(x.grad)], strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
+    with pytest.raises(ValueError, match="activation"):
+        F.linear(x, model.layers[0].weight, activation="tanh")
+
+
 @pytest.mark.parametrize(("activation", "init"), [("relu", "he"), ("leaky_relu", "he"), ("tanh", "glorot"),
                                                   ("sigmoid", "glorot")])
 def test_mlp_initialization_bounds(activation, init) -> None:

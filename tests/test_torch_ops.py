@@ -81,6 +81,8 @@ CASES = [
     ("linear", lambda xp, x, w, b: F.linear(x, w, b), lambda th, x, w, b: tf(th).linear(x, w.T, b),
      [U(5, 3), U(3, 4), U(4)]),
     ("linear_no_bias", lambda xp, x, w: F.linear(x, w), lambda th, x, w: tf(th).linear(x, w.T), [U(5, 3), U(3, 4)]),
+    ("linear_relu", lambda xp, x, w, b: F.linear(x, w, b, activation="relu"),
+     lambda th, x, w, b: th.relu(tf(th).linear(x, w.T, b)), [U(5, 3), U(3, 4), U(4)]),
     ("linear_3d", lambda xp, x, w, b: F.linear(x, w, b), lambda th, x, w, b: tf(th).linear(x, w.T, b),
      [U(2, 5, 3), U(3, 4), U(4)]),
     ("mse_loss", lambda xp, p, t: F.mse_loss(p, t), lambda th, p, t: tf(th).mse_loss(p, t), [U(4, 3), U(4, 3)]),

@@ -14,8 +14,14 @@ from . import backend
 from .tensor import Tensor, as_tensor
 
 
-def linear(x: Any, weight: Tensor, bias: Tensor | None = None) -> Tensor:
-    """``x @ weight + bias`` as one node; weight has shape (in_features, out_features)."""
+def linear(x: Any, weight: Tensor, bias: Tensor | None = None, activation: str | None = None) -> Tensor:
+    """``x @ weight + bias`` as one node; weight has shape (in_features, out_features).
+
+    ``activation="relu"`` fuses a ReLU into the same node (applied in place, one graph node and one
+    array fewer per layer), as :class:`glassnet.nn.MLP` does for its hidden layers.
+    """
+    if activation not in (None, "relu"):
+        raise ValueError(f"linear: activation must be None or 'relu', got {activation!r}")
     x = as_tensor(x)
     a, w = x.data, weight.data
     if a.shape[-1] != w.shape[0]:
@@ -27,8 +33,13 @@ def linear(x: Any, weight: Tensor, bias: Tensor | None = None) -> Tensor:
         out += bias.data
     parents = (x, weight) if bias is None else (x, weight, bias)
     numpy_path = backend.is_numpy(xp)
+    relu = activation == "relu"
+    if relu:
+        out = xp.maximum(out, 0, out=out) if numpy_path else xp.maximum(out, 0)
 
     def _bw(g: Any) -> tuple:
+        if relu:
+            g = g * (out > 0) if numpy_path else g * xp.astype(out > 0, g.dtype)
         gx = g @ w.T if x.requires_grad else None
         if a.ndim == 2:
             gw = None
