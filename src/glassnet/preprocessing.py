@@ -132,10 +132,6 @@ class Preprocessor:
                 names += [f"{c['name']}={cat}" for cat in c["categories"]]
         return names + [f"{c['name']}__missing" for c in self.columns if c["missing_flag"]]
 
-    @property
-    def n_features_out(self) -> int:
-        return len(self.feature_names_out)
-
     def _check_fitted(self) -> None:
         if not self.columns:
             raise ValueError("this Preprocessor is not fitted yet; call fit() first")

@@ -59,29 +59,27 @@ class Optimizer:
     def _build_flat(self, xp: Any) -> None:
         dtype = self.params[0].data.dtype
         total = sum(p.size for p in self.params)
-        self._flat_data = xp.zeros((total,), dtype=dtype)
-        self._flat_grad = xp.zeros((total,), dtype=dtype)
-        self._flat_state = {name: xp.zeros((total,), dtype=dtype) for name in self.state_names}
+        data, grad = xp.zeros((total,), dtype=dtype), xp.zeros((total,), dtype=dtype)
+        state = {name: xp.zeros((total,), dtype=dtype) for name in self.state_names}
         work = xp.empty((min(total, self.chunk_elements),), dtype=dtype)
-        self._chunks = [(self._flat_data[a:b], self._flat_grad[a:b],
-                         {name: buf[a:b] for name, buf in self._flat_state.items()}, work[:b - a])
+        self._chunks = [(data[a:b], grad[a:b], {name: buf[a:b] for name, buf in state.items()}, work[:b - a])
                         for a, b in ((a, min(a + self.chunk_elements, total))
                                      for a in range(0, total, self.chunk_elements))]
         self._data_views, self._grad_views = [], []
         start = 0
         for p, st in zip(self.params, self.state, strict=True):
             stop = start + p.size
-            view = xp.reshape(self._flat_data[start:stop], p.shape)
+            view = xp.reshape(data[start:stop], p.shape)
             view[...] = p.data
             p.data = view
-            gview = xp.reshape(self._flat_grad[start:stop], p.shape)
+            gview = xp.reshape(grad[start:stop], p.shape)
             if p.grad is not None:
                 gview[...] = p.grad
                 p.grad = gview
             p._grad_buffer = gview  # backward writes fresh gradients straight into the flat buffer
             self._data_views.append(view)
             self._grad_views.append(gview)
-            for name, buf in self._flat_state.items():
+            for name, buf in state.items():
                 st[name] = xp.reshape(buf[start:stop], p.shape)
             start = stop
 
