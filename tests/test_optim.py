@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import importlib.util
 import itertools
 
 import numpy as np
@@ -102,14 +103,33 @@ CONFIGS = {
 }
 
 
-@pytest.mark.parametrize("flat", [True, False], ids=["flat", "per_param"])
+MODES = ["fused", "flat", "per_param"]
+
+
+@pytest.fixture(params=MODES)
+def mode(request, monkeypatch) -> str:
+    """How a NumPy step runs: one compiled pass (numba), NumPy over flat buffers, or per parameter."""
+    if request.param == "fused":
+        pytest.importorskip("numba")
+    monkeypatch.setenv("GLASSNET_NUMBA", "1" if request.param == "fused" else "0")
+    return request.param
+
+
+def build(cls, params, mode: str, **kwargs) -> optim.Optimizer:
+    """An optimizer in ``mode``, checked to be running that way where the backend allows it."""
+    opt = cls(params, flat=mode != "per_param", **kwargs)
+    if opt.flat:
+        assert (opt._fused is not None) == (mode == "fused")
+    return opt
+
+
 @pytest.mark.parametrize("name", list(CONFIGS))
-def test_trajectory_matches_torch(torch, xp, name, flat) -> None:
+def test_trajectory_matches_torch(torch, xp, name, mode) -> None:
     cls, torch_name, kwargs = CONFIGS[name]
     model = make_model(xp)
     tmodel = torch_copy(torch, model)
-    opt = cls(model.parameters(), flat=flat, **kwargs)
-    assert opt.flat == (flat and gn.backend.is_numpy(xp))  # flat buffers are NumPy-only
+    opt = build(cls, model.parameters(), mode, **kwargs)
+    assert opt.flat == (mode != "per_param" and gn.backend.is_numpy(xp))  # flat buffers are NumPy-only
     topt = getattr(torch.optim, torch_name)(tmodel.parameters(), **kwargs)
     losses = train(model, opt, xp, STEPS)
     want = train_torch(torch, tmodel, topt, STEPS)
@@ -119,10 +139,10 @@ def test_trajectory_matches_torch(torch, xp, name, flat) -> None:
         np.testing.assert_allclose(got, ref, rtol=1e-9, atol=1e-12)
 
 
-def test_float32_adam_follows_torch_closely(torch) -> None:
+def test_float32_adam_follows_torch_closely(torch, mode) -> None:
     model = make_model(None, dtype="float32")
     tmodel = torch_copy(torch, model).float()
-    opt, topt = optim.Adam(model.parameters(), lr=0.01), torch.optim.Adam(tmodel.parameters(), lr=0.01)
+    opt, topt = build(optim.Adam, model.parameters(), mode, lr=0.01), torch.optim.Adam(tmodel.parameters(), lr=0.01)
     x, y = np.asarray(X, dtype=np.float32), Y
     for _ in range(STEPS):
         for o, m, t in ((opt, model, gn.Tensor(x)), (topt, tmodel, torch.as_tensor(x))):
@@ -142,12 +162,15 @@ def test_float32_adam_follows_torch_closely(torch) -> None:
 def test_flat_and_per_parameter_updates_agree(name, monkeypatch) -> None:
     cls, _, kwargs = CONFIGS[name]
     results = []
-    for flat, chunk in ((True, None), (True, 7), (False, None)):  # chunks of 7 cut through every parameter
+    # chunks of 7 cut through every parameter
+    for mode, chunk in (("flat", None), ("flat", 7), ("per_param", None), ("fused", None)):
+        if mode == "fused" and importlib.util.find_spec("numba") is None:
+            continue
+        monkeypatch.setenv("GLASSNET_NUMBA", "1" if mode == "fused" else "0")
         if chunk:
             monkeypatch.setattr(optim.Optimizer, "chunk_elements", chunk)
         model = make_model(None)
-        opt = cls(model.parameters(), flat=flat, **kwargs)
-        assert opt.flat is flat
+        opt = build(cls, model.parameters(), mode, **kwargs)
         train(model, opt, np, 12)
         results.append(params_of(model))
     for other in results[1:]:
@@ -155,10 +178,9 @@ def test_flat_and_per_parameter_updates_agree(name, monkeypatch) -> None:
             np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-15)
 
 
-@pytest.mark.parametrize("flat", [True, False], ids=["flat", "per_param"])
-def test_updates_happen_in_place(xp, flat) -> None:
+def test_updates_happen_in_place(xp, mode) -> None:
     model = make_model(xp)
-    opt = optim.Adam(model.parameters(), flat=flat)
+    opt = build(optim.Adam, model.parameters(), mode)
     train(model, opt, xp, 1)
     before = [(p.data, p.grad) for p in model.parameters()]
     state_before = [dict(st) for st in opt.state]
@@ -172,14 +194,13 @@ def test_updates_happen_in_place(xp, flat) -> None:
 
 
 @pytest.mark.parametrize("name", ["sgd_dampening", "rmsprop_centered_momentum_wd", "adam_amsgrad", "adamw"])
-@pytest.mark.parametrize("flat", [True, False], ids=["flat", "per_param"])
-def test_state_dict_resumes_exactly(xp, name, flat) -> None:
+def test_state_dict_resumes_exactly(xp, name, mode) -> None:
     cls, _, kwargs = CONFIGS[name]
     straight = make_model(xp, seed=1)
-    train(straight, cls(straight.parameters(), flat=flat, **kwargs), xp, 20)
+    train(straight, build(cls, straight.parameters(), mode, **kwargs), xp, 20)
 
     first = make_model(xp, seed=1)
-    opt = cls(first.parameters(), flat=flat, **kwargs)
+    opt = build(cls, first.parameters(), mode, **kwargs)
     train(first, opt, xp, 10)
     saved_model = first.state_dict()
     saved_opt = copy.deepcopy(opt.state_dict())
@@ -187,7 +208,7 @@ def test_state_dict_resumes_exactly(xp, name, flat) -> None:
 
     # a fresh optimizer over another model of the same shapes, loaded from the saved state
     resumed = make_model(xp, seed=99)
-    opt2 = cls(resumed.parameters(), flat=flat, **{**kwargs, "lr": 123.0})
+    opt2 = build(cls, resumed.parameters(), mode, **{**kwargs, "lr": 123.0})
     resumed.load_state_dict(saved_model)
     opt2.load_state_dict(saved_opt)
     assert opt2.lr == kwargs["lr"] and opt2.t == 10

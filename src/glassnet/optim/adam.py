@@ -81,6 +81,15 @@ class Adam(Optimizer):
         work *= step_size / inv_bc2_sqrt
         p -= work
 
+    def _fused_update(self, kernels: Any, p: Any, g: Any, state: dict[str, Any], t: int) -> None:
+        b1, b2 = self.betas
+        decay = self.weight_decay
+        shrink = 1.0 - self.lr * decay if self.decoupled else 1.0
+        m, v = state["exp_avg"], state["exp_avg_sq"]
+        kernels.adam(p, g, m, v, state.get("max_exp_avg_sq", v), *kernels.scalars(
+            p.dtype, self.lr / (1.0 - b1 ** t), b2, 1.0 - b1, 1.0 - b2, math.sqrt(1.0 - b2 ** t), self.eps,
+            0.0 if self.decoupled else decay, shrink), self.amsgrad)
+
 
 class AdamW(Adam):
     """Adam with decoupled weight decay (Loshchilov & Hutter): p *= 1 - lr * weight_decay before the step."""

@@ -6,13 +6,16 @@ nothing per step) and None otherwise. With NumPy
 parameters of one dtype the optimizer gathers all parameters, gradients and state into flat
 buffers (each parameter's ``.data`` and ``.grad`` become views into them) so that one step is a
 handful of whole-buffer operations instead of a handful per parameter. In flat mode a parameter
-left without a gradient is updated as if its gradient were zero (PyTorch skips it).
+left without a gradient is updated as if its gradient were zero (PyTorch skips it). Where numba is
+installed, a subclass's ``_fused_update(kernels, p, g, state, t)`` runs the whole flat step as one
+compiled pass instead (see ``fused``).
 """
 
 from __future__ import annotations
 
 import copy
 from collections.abc import Iterable
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -61,10 +64,13 @@ class Optimizer:
         total = sum(p.size for p in self.params)
         data, grad = xp.zeros((total,), dtype=dtype), xp.zeros((total,), dtype=dtype)
         state = {name: xp.zeros((total,), dtype=dtype) for name in self.state_names}
-        work = xp.empty((min(total, self.chunk_elements),), dtype=dtype)
-        self._chunks = [(data[a:b], grad[a:b], {name: buf[a:b] for name, buf in state.items()}, work[:b - a])
-                        for a, b in ((a, min(a + self.chunk_elements, total))
-                                     for a in range(0, total, self.chunk_elements))]
+        # one compiled pass over the whole buffers where numba can, else NumPy chunk by chunk
+        self._fused = _fused_kernels(dtype) if self._fused_update is not None else None
+        self._buffers = (data, grad, state)
+        chunk = self.chunk_elements
+        work = xp.empty((0 if self._fused else min(total, chunk),), dtype=dtype)
+        self._chunks = [(data[a:a + chunk], grad[a:a + chunk], {name: buf[a:a + chunk] for name, buf in state.items()},
+                         work[:min(total - a, chunk)]) for a in range(0, total, chunk)]
         self._data_views, self._grad_views = [], []
         start = 0
         for p, st in zip(self.params, self.state, strict=True):
@@ -110,6 +116,9 @@ class Optimizer:
         self.t += 1
         if self.flat:
             self._relink()
+            if self._fused is not None:
+                self._fused_update(self._fused, *self._buffers, self.t)
+                return
             for data, grad, state, work in self._chunks:
                 self._update(data, grad, state, self.t, work)
             return
@@ -119,6 +128,9 @@ class Optimizer:
 
     def _update(self, p: Any, g: Any, state: dict[str, Any], t: int, work: Any) -> None:
         raise NotImplementedError
+
+    # (kernels, p, g, state, t) -> None: the flat step as one compiled kernel call; None where there is none
+    _fused_update = None
 
     def hyperparameters(self) -> dict[str, Any]:
         """The settings of this optimizer (plain Python values)."""
@@ -157,3 +169,14 @@ class Optimizer:
         for key, value in state_dict["hyperparameters"].items():
             setattr(self, key, tuple(value) if isinstance(value, list) else value)
         self.t = int(state_dict["t"])
+
+
+def _fused_kernels(dtype: Any) -> ModuleType | None:
+    """The compiled kernels for flat buffers of ``dtype``, or None: numba absent, or turned off."""
+    if dtype not in (np.float32, np.float64):
+        return None
+    try:
+        from . import fused
+    except ImportError:
+        return None
+    return fused if fused.enabled() else None

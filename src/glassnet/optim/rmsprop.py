@@ -58,3 +58,9 @@ class RMSprop(Optimizer):
             denom = g / denom if work is None else backend.namespace(p).divide(g, denom, out=work)
             denom *= self.lr
             p -= denom
+
+    def _fused_update(self, kernels: Any, p: Any, g: Any, state: dict[str, Any], t: int) -> None:
+        sq = state["square_avg"]
+        kernels.rmsprop(p, g, sq, state.get("momentum_buffer", sq), state.get("grad_avg", sq), *kernels.scalars(
+            p.dtype, self.lr, self.alpha, 1.0 - self.alpha, self.eps, self.weight_decay, self.momentum),
+            self.centered)

@@ -47,3 +47,7 @@ class SGD(Optimizer):
                 buf += (1.0 - self.dampening) * g if self.dampening else g
             g = g + self.momentum * buf if self.nesterov else buf
         p -= self.lr * g
+
+    def _fused_update(self, kernels: Any, p: Any, g: Any, state: dict[str, Any], t: int) -> None:
+        kernels.sgd(p, g, state.get("momentum_buffer", p), *kernels.scalars(
+            p.dtype, self.lr, self.momentum, 1.0 - self.dampening, self.weight_decay), self.nesterov, t == 1)
