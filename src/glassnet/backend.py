@@ -7,6 +7,8 @@ numbers) the workaround lives here, with a comment saying why.
 
 from __future__ import annotations
 
+import os
+from types import ModuleType
 from typing import Any
 
 import array_api_compat
@@ -167,3 +169,21 @@ def scatter_add_rows(n_rows: int, index: Any, values: Any, xp: Any) -> Any:
     onehot = xp.astype(xp.arange(n_rows)[:, None] == index[None, :], values.dtype)
     flat = xp.reshape(values, (values.shape[0], -1))
     return xp.reshape(onehot @ flat, (n_rows, *tuple(values.shape[1:])))
+
+
+_compiled: Any = None  # glassnet.kernels once imported; False where numba is missing
+
+
+def kernels() -> ModuleType | None:
+    """The numba-compiled kernels (:mod:`glassnet.kernels`), or None: numba not installed, or the
+    environment variable ``GLASSNET_NUMBA`` is ``0`` (read at each call, so it can be switched)."""
+    global _compiled
+    if os.environ.get("GLASSNET_NUMBA") == "0":
+        return None
+    if _compiled is None:
+        try:
+            from . import kernels as compiled
+        except ImportError:
+            compiled = False
+        _compiled = compiled
+    return _compiled or None

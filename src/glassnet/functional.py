@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
+
 from . import backend
 from .tensor import Tensor, as_tensor
 
@@ -253,6 +255,12 @@ def cross_entropy(logits: Any, target: Any) -> Tensor:
         raise ValueError(f"cross_entropy: logits must have shape (N, C), got {tuple(z.shape)}")
     n, c = z.shape
     t = target.data if isinstance(target, Tensor) else target
+    kernels = backend.kernels() if isinstance(z, np.ndarray) and z.dtype.kind == "f" else None
+    if kernels is not None and isinstance(t, np.ndarray) and t.dtype.kind in "iu" and t.shape == (n,):
+        grad = np.empty_like(z)  # softmax(z) - onehot(y), in the same compiled pass as the loss
+        total = kernels.softmax_cross_entropy(z, t, grad)
+        if not math.isnan(total):  # NaN: a class index out of range, or NaN logits; the path below tells
+            return Tensor._make(z.dtype.type(total / n), xp, (logits,), lambda g: (grad * (g / n),))
     logp = _log_softmax(z, xp, axis=1)
     if (t.ndim if hasattr(t, "ndim") else len(backend.to_numpy(t).shape)) == 1:
         y = class_indices(target, c, xp, like=z)

@@ -8,14 +8,13 @@ buffers (each parameter's ``.data`` and ``.grad`` become views into them) so tha
 handful of whole-buffer operations instead of a handful per parameter. In flat mode a parameter
 left without a gradient is updated as if its gradient were zero (PyTorch skips it). Where numba is
 installed, a subclass's ``_fused_update(kernels, p, g, state, t)`` runs the whole flat step as one
-compiled pass instead (see ``fused``).
+compiled pass instead (see :mod:`glassnet.kernels`).
 """
 
 from __future__ import annotations
 
 import copy
 from collections.abc import Iterable
-from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -65,7 +64,8 @@ class Optimizer:
         data, grad = xp.zeros((total,), dtype=dtype), xp.zeros((total,), dtype=dtype)
         state = {name: xp.zeros((total,), dtype=dtype) for name in self.state_names}
         # one compiled pass over the whole buffers where numba can, else NumPy chunk by chunk
-        self._fused = _fused_kernels(dtype) if self._fused_update is not None else None
+        fusable = self._fused_update is not None and dtype in (np.float32, np.float64)
+        self._fused = backend.kernels() if fusable else None
         self._buffers = (data, grad, state)
         chunk = self.chunk_elements
         work = xp.empty((0 if self._fused else min(total, chunk),), dtype=dtype)
@@ -170,13 +170,3 @@ class Optimizer:
             setattr(self, key, tuple(value) if isinstance(value, list) else value)
         self.t = int(state_dict["t"])
 
-
-def _fused_kernels(dtype: Any) -> ModuleType | None:
-    """The compiled kernels for flat buffers of ``dtype``, or None: numba absent, or turned off."""
-    if dtype not in (np.float32, np.float64):
-        return None
-    try:
-        from . import fused
-    except ImportError:
-        return None
-    return fused if fused.enabled() else None

@@ -1,15 +1,16 @@
-"""Optimizer updates fused into one pass over the flat buffers, compiled by Numba.
+"""Element-wise work fused into one compiled pass by Numba, for NumPy arrays.
 
-NumPy needs a dozen whole-buffer passes for one Adam step (sqrt, divide and the moving averages each
-read and write memory); one compiled loop does it in a single pass, about five times faster. The
-arithmetic follows PyTorch's order, in the buffers' own dtype. Used for flat NumPy buffers when numba
-is installed (the ``fast`` extra) and ``GLASSNET_NUMBA`` is not ``0``; the NumPy rules in each
-optimizer are the reference these kernels are tested against.
+NumPy needs a dozen whole-array passes for one Adam step (sqrt, divide and the moving averages each
+read and write memory), and several small calls for a softmax cross-entropy or a weight penalty; one
+compiled loop does each in a single pass. The arithmetic follows PyTorch's order, in the arrays' own
+dtype. Used through :func:`glassnet.backend.kernels` when numba is installed (the ``fast`` extra) and
+``GLASSNET_NUMBA`` is not ``0``; the NumPy code beside each use is the reference the kernels are
+tested against.
 """
 
 from __future__ import annotations
 
-import os
+import math
 from typing import Any
 
 import numba
@@ -17,11 +18,6 @@ import numpy as np
 
 # error_model="numpy": division follows IEEE (no zero check), which lets the loops vectorize
 _jit = numba.njit(cache=True, nogil=True, error_model="numpy")
-
-
-def enabled() -> bool:
-    """Whether optimizers built from now on use these kernels (``GLASSNET_NUMBA=0`` turns them off)."""
-    return os.environ.get("GLASSNET_NUMBA", "1") != "0"
 
 
 def scalars(dtype: Any, *values: float) -> list[Any]:
@@ -84,3 +80,39 @@ def rmsprop(p, g, sq, buf, mean, lr, alpha, c, eps, weight_decay, momentum, cent
         else:
             p[i] = p[i] - lr * (gi / d)
 
+
+@_jit
+def add_penalty(grad, w, l2, l1):
+    """grad += l2 * w + l1 * sign(w), for the L2 and L1 penalties, in one pass."""
+    g, flat = grad.reshape(-1), w.reshape(-1)
+    for i in range(flat.shape[0]):
+        wi = flat[i]
+        g[i] = g[i] + l2 * wi + l1 * np.sign(wi)
+
+
+@_jit
+def softmax_cross_entropy(z, y, grad):
+    """Sum over rows of -log softmax(z)[y] (float64), and grad = softmax(z) - onehot(y) row by row.
+
+    Returns NaN, leaving grad partly written, when a class index lies outside [0, C).
+    """
+    n, c = z.shape
+    total = 0.0
+    for i in range(n):
+        k = y[i]
+        if k < 0 or k >= c:
+            return math.nan
+        top = z[i, 0]
+        for j in range(1, c):
+            top = max(top, z[i, j])
+        s = 0.0
+        for j in range(c):
+            e = np.exp(z[i, j] - top)
+            grad[i, j] = e
+            s += e
+        inv = 1.0 / s
+        for j in range(c):
+            grad[i, j] = grad[i, j] * inv
+        grad[i, k] -= 1.0
+        total += math.log(s) - (z[i, k] - top)
+    return total
