@@ -7,6 +7,7 @@ produce log(0). Every loss takes the mean over all elements, as PyTorch's defaul
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -53,8 +54,13 @@ def linear(x: Any, weight: Tensor, bias: Tensor | None = None, activation: str |
                     weight.grad = xp.matmul(a.T, g, out=sink)
             gb = None
             if bias is not None and bias.requires_grad:
-                # NumPy: a BLAS matrix-vector product sums the rows faster than a strided reduction
-                gb = xp.ones((g.shape[0],), dtype=g.dtype) @ g if numpy_path else xp.sum(g, axis=0)
+                if numpy_path:  # a BLAS matrix-vector product sums the rows faster than a strided reduction
+                    sink = bias.grad_sink()
+                    gb = np.matmul(_ones(g.shape[0], g.dtype), g, out=sink)
+                    if sink is not None:
+                        bias.grad, gb = sink, None
+                else:
+                    gb = xp.sum(g, axis=0)
         else:
             a2, g2 = xp.reshape(a, (-1, a.shape[-1])), xp.reshape(g, (-1, g.shape[-1]))
             gw = a2.T @ g2
@@ -62,6 +68,14 @@ def linear(x: Any, weight: Tensor, bias: Tensor | None = None, activation: str |
         return gx, gw, gb
 
     return Tensor._make(out, xp, parents, _bw)
+
+
+@functools.lru_cache(maxsize=32)
+def _ones(n: int, dtype: Any) -> np.ndarray:
+    """A read-only NumPy vector of n ones, kept: the row-summing operand of bias gradients."""
+    ones = np.ones((n,), dtype=dtype)
+    ones.flags.writeable = False
+    return ones
 
 
 # ---- activations -----------------------------------------------------------------------------
