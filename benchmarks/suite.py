@@ -55,6 +55,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error(f"--repeats must be at least 1, got {args.repeats}")
     if args.scale <= 0:
         parser.error(f"--scale must be positive, got {args.scale}")
+    if "glassnet" in args.libs.split(",") and optional_module("glassnet") is None:
+        parser.error("glassnet is not importable here; install it first (pip install -e .) or leave it out of --libs")
     return args
 
 
