@@ -278,6 +278,23 @@ def test_regressor_and_binary_round_trip(tmp_path):
                                   clf.predict_proba(x))
 
 
+def test_gpu_trained_model_loads_on_the_cpu_without_cupy(tmp_path):
+    try:
+        import cupy  # noqa: F401
+        pytest.skip("CuPy is installed: the model would load on the GPU")
+    except ImportError:
+        pass
+    x, y = _iris_like()
+    est = gn.MLPClassifier(hidden_layer_sizes=(8,), max_iter=5, random_state=0).fit(x, y)
+    est.device = "cuda"  # as saved by a GPU fit: the file holds host arrays and the parameter
+    path = gn.save(est, tmp_path / "gpu.safetensors")
+    est.device = "cpu"
+    with pytest.warns(RuntimeWarning, match="device='cuda'.*CuPy is not available.*device='cpu'"):
+        loaded = gn.load(path)
+    assert loaded.device == "cpu"
+    np.testing.assert_array_equal(loaded.predict_proba(x), est.predict_proba(x))
+
+
 def test_unfitted_estimator_is_refused(tmp_path):
     with pytest.raises(ValueError, match="not fitted"):
         gn.save(gn.MLPRegressor(), tmp_path / "u.safetensors")

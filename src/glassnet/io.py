@@ -14,6 +14,7 @@ import json
 import os
 import struct
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -332,6 +333,13 @@ def _restore_estimator(cls_name: Any, content: dict[str, Any], tensors: dict[str
         raise ModelFileError(f"model file lacks fitted attributes {missing}")
     for name, value in fitted.items():
         setattr(est, name, value)
+    if est.device != "cpu":
+        try:
+            est._namespace()
+        except ImportError:  # trained on a GPU, loaded where there is none: the weights are host arrays
+            warnings.warn(f"the model was saved with device={est.device!r}, but CuPy is not available here; "
+                          "it is loaded with device='cpu'", RuntimeWarning, stacklevel=4)
+            est.device = "cpu"
     try:
         est._restore_module()
     except (KeyError, TypeError, ValueError, IndexError, AttributeError) as e:
