@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from . import io
+
 _SKIP = {"epoch"}
 _LAYER_TITLES = {"grad_norm": "Gradient norm per layer", "weight_norm": "Weight norm per layer"}
 
@@ -188,6 +190,4 @@ figure {{ display: inline-block; margin: 0 1em 1em 0; }} img {{ max-width: 100%;
 <h2>Plots</h2>{images}
 </body></html>
 """
-    out = run_dir / "report.html"
-    out.write_text(page)
-    return out
+    return io.atomic_write(run_dir / "report.html", page.encode())

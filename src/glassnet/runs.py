@@ -63,7 +63,7 @@ def start(run: dict[str, Any], params: dict[str, Any], *, force: bool, quiet: bo
         run = {**run, "output": str(output.resolve())}
     config = {"run": run, "estimator": {k: list(v) if isinstance(v, tuple) else v for k, v in params.items()},
               "data": source, "task": job.task, "estimator_class": type(est).__name__}
-    (run_dir / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    io.atomic_write(run_dir / "config.json", (json.dumps(config, indent=2) + "\n").encode())
     (run_dir / "history.jsonl").write_text("")
     _train(est, job, run_dir, config, output, state=None, start_epoch=0, force=force, quiet=quiet)
 
@@ -125,7 +125,7 @@ def _truncate_history(path: Path, epochs: int) -> None:
     """Keep only the first ``epochs`` complete records (later ones were never checkpointed)."""
     if path.exists():
         lines = [line for line in path.read_text().splitlines() if line.endswith("}")][:epochs]
-        path.write_text("".join(line + "\n" for line in lines))
+        io.atomic_write(path, "".join(line + "\n" for line in lines).encode())
 
 
 # ---------------------------------------------------------------- training and finishing
@@ -179,7 +179,7 @@ def _finish(est: Any, job: Job, run_dir: Path, config: dict[str, Any], output: P
     from . import report
 
     evaluation = _evaluate_job(est, job)
-    (run_dir / "evaluation.json").write_text(json.dumps(evaluation) + "\n")
+    io.atomic_write(run_dir / "evaluation.json", (json.dumps(evaluation) + "\n").encode())
     metadata = {"task": job.task, "target": config["data"]["target"],
                 "preprocessing": job.preprocessor.to_dict(),
                 "labels": job.labels.classes if job.labels else None,

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from . import io
 from .errors import UsageError
 
 
@@ -57,7 +58,8 @@ def write_table(df: Any, path: str | Path | None, force: bool) -> None:
     fmt = _table_format(path)
     if path.exists() and not force:
         raise UsageError(f"{path} already exists; pass --force to replace it")
+    # written whole, then renamed into place: never a half-written table
     if fmt == "parquet":
-        df.to_parquet(path, index=False)
+        io.atomic_write(path, df.to_parquet(index=False))
     else:
-        df.to_csv(path, index=False, sep="\t" if fmt == "tsv" else ",")
+        io.atomic_write(path, df.to_csv(index=False, sep="\t" if fmt == "tsv" else ",").encode())
