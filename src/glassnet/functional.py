@@ -269,7 +269,7 @@ def cross_entropy(logits: Any, target: Any) -> Tensor:
         raise ValueError(f"cross_entropy: logits must have shape (N, C), got {tuple(z.shape)}")
     n, c = z.shape
     t = target.data if isinstance(target, Tensor) else target
-    kernels = backend.kernels() if isinstance(z, np.ndarray) and z.dtype.kind == "f" else None
+    kernels = backend.kernels() if isinstance(z, np.ndarray) and z.dtype in (np.float32, np.float64) else None
     if kernels is not None and isinstance(t, np.ndarray) and t.dtype.kind in "iu" and t.shape == (n,):
         grad = np.empty_like(z)  # softmax(z) - onehot(y), in the same compiled pass as the loss
         total = kernels.softmax_cross_entropy(z, t, grad)

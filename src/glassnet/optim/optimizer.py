@@ -68,9 +68,10 @@ class Optimizer:
         self._fused = backend.kernels() if fusable else None
         self._buffers = (data, grad, state)
         chunk = self.chunk_elements
-        work = xp.empty((0 if self._fused else min(total, chunk),), dtype=dtype)
-        self._chunks = [(data[a:a + chunk], grad[a:a + chunk], {name: buf[a:a + chunk] for name, buf in state.items()},
-                         work[:min(total - a, chunk)]) for a in range(0, total, chunk)]
+        work = xp.empty((min(total, chunk),), dtype=dtype) if self._fused is None else None
+        self._chunks = [] if work is None else [
+            (data[a:a + chunk], grad[a:a + chunk], {name: buf[a:a + chunk] for name, buf in state.items()},
+             work[:min(total - a, chunk)]) for a in range(0, total, chunk)]
         self._data_views, self._grad_views = [], []
         start = 0
         for p, st in zip(self.params, self.state, strict=True):
@@ -169,4 +170,3 @@ class Optimizer:
         for key, value in state_dict["hyperparameters"].items():
             setattr(self, key, tuple(value) if isinstance(value, list) else value)
         self.t = int(state_dict["t"])
-

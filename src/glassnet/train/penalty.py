@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from .. import backend
 from ..tensor import Tensor
 
@@ -36,8 +38,8 @@ class Penalty:
         if not (self.alpha or self.l1):
             return 0.0
         kernels = backend.kernels() if backend.is_numpy(self.weights[0].xp) else None
-        if kernels is not None and all(w.grad.flags.c_contiguous and w.data.flags.c_contiguous
-                                       for w in self.weights):
+        if kernels is not None and all(w.data.dtype in (np.float32, np.float64) and w.grad.flags.c_contiguous
+                                       and w.data.flags.c_contiguous for w in self.weights):
             total = 0.0  # one compiled pass per weight: its gradient and its share of the value
             for w in self.weights:
                 squares, absolutes = kernels.add_penalty(w.grad, w.data, *kernels.scalars(
