@@ -21,6 +21,9 @@ TARGETS = [
     ("tiny", None, "glassnet/torch", "<=", 0.3),
     ("regression", None, "glassnet/sklearn", "<=", 0.5),
     ("estimators", "synthetic", "sklearn/glassnet", ">=", 1.7),
+    ("estimators", "synthetic-defaults", "sklearn/glassnet", ">=", 1.5),
+    ("estimators", "digits", "sklearn/glassnet", ">=", 2.0),
+    ("estimators", "digits-defaults", "sklearn/glassnet", ">=", 2.0),
     ("memory", None, "glassnet/torch", "<=", 1.0),
 ]
 

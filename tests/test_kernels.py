@@ -63,6 +63,22 @@ def test_cross_entropy_kernel_leaves_errors_and_nan_to_the_general_path(monkeypa
     assert np.isnan(F.cross_entropy(z, np.array([0, 1, 2])).item())
 
 
+@pytest.mark.parametrize("shape", [(6, 5), (2, 3, 5)])  # 3-D input: the NumPy path, in both runs
+def test_fused_linear_relu_backward_matches_numpy(monkeypatch, shape) -> None:
+    rng = np.random.default_rng(4)
+    x, w, b = rng.normal(size=shape), rng.normal(size=(5, 4)), rng.normal(size=4)
+
+    def compute():
+        tensors = [gn.Tensor(a.astype(np.float32), requires_grad=True) for a in (x, w, b)]
+        out = F.linear(*tensors, activation="relu")
+        (out * gn.Tensor(np.linspace(-1, 1, out.size, dtype=np.float32).reshape(out.shape))).sum().backward()
+        return [t.grad for t in tensors]
+
+    fused, ref = both_ways(monkeypatch, compute)
+    for a, b_ in zip(fused, ref, strict=True):
+        np.testing.assert_array_equal(a, b_)
+
+
 @pytest.mark.parametrize("alpha, l1", [(1e-3, 0.0), (0.0, 1e-2), (0.5, 0.25)])
 def test_penalty_kernel_matches_numpy(monkeypatch, alpha, l1) -> None:
     rng = np.random.default_rng(2)

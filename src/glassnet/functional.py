@@ -42,7 +42,11 @@ def linear(x: Any, weight: Tensor, bias: Tensor | None = None, activation: str |
 
     def _bw(g: Any) -> tuple:
         if relu:
-            g = g * (out > 0) if numpy_path else g * xp.astype(out > 0, g.dtype)
+            kernels = backend.kernels() if numpy_path and g.ndim == 2 and g.dtype in (np.float32, np.float64) else None
+            if kernels is not None:
+                g = kernels.relu_grad(g, out)
+            else:
+                g = g * (out > 0) if numpy_path else g * xp.astype(out > 0, g.dtype)
         gx = g @ w.T if x.requires_grad else None
         if a.ndim == 2:
             gw = None

@@ -81,6 +81,16 @@ def rmsprop(p, g, sq, buf, mean, lr, alpha, c, eps, weight_decay, momentum, cent
             p[i] = p[i] - lr * (gi / d)
 
 
+@_jit
+def relu_grad(g, out):
+    """ReLU's backward as one pass into a new array: g where out > 0, else 0."""
+    r = np.empty_like(g)
+    for i in range(g.shape[0]):
+        for j in range(g.shape[1]):
+            r[i, j] = g[i, j] if out[i, j] > 0 else 0
+    return r
+
+
 @numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
 def add_penalty(grad, w, l2, l1):
     """grad += l2 * w + l1 * sign(w) in one pass; returns (sum of w^2, sum of |w|) for the loss value.
