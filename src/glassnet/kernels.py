@@ -16,6 +16,8 @@ from typing import Any
 import numba
 import numpy as np
 
+Array = np.ndarray  # scalars are NumPy scalars of the arrays' dtype (see ``scalars``)
+
 # error_model="numpy": division follows IEEE (no zero check), which lets the loops vectorize
 _jit = numba.njit(cache=True, nogil=True, error_model="numpy")
 
@@ -26,7 +28,8 @@ def scalars(dtype: Any, *values: float) -> list[Any]:
 
 
 @_jit
-def sgd(p, g, buf, lr, momentum, undamped, weight_decay, nesterov, first):
+def sgd(p: Array, g: Array, buf: Array, lr: Any, momentum: Any, undamped: Any, weight_decay: Any, nesterov: bool,
+        first: bool) -> None:
     """SGD with optional weight decay, momentum (``buf``; ``undamped`` = 1 - dampening) and Nesterov;
     ``first``: the first step, which starts the momentum buffer at the gradient."""
     for i in range(p.shape[0]):
@@ -41,7 +44,8 @@ def sgd(p, g, buf, lr, momentum, undamped, weight_decay, nesterov, first):
 
 
 @_jit
-def adam(p, g, m, v, vmax, step_size, b2, c1, c2, bc2_sqrt, eps, weight_decay, shrink, amsgrad):
+def adam(p: Array, g: Array, m: Array, v: Array, vmax: Array, step_size: Any, b2: Any, c1: Any, c2: Any,
+         bc2_sqrt: Any, eps: Any, weight_decay: Any, shrink: Any, amsgrad: bool) -> None:
     """Adam and AdamW; c1, c2 = 1 - beta1, 1 - beta2; ``shrink`` is AdamW's 1 - lr * weight_decay
     (1 for Adam, whose ``weight_decay`` is added to the gradient instead)."""
     for i in range(p.shape[0]):
@@ -60,7 +64,8 @@ def adam(p, g, m, v, vmax, step_size, b2, c1, c2, bc2_sqrt, eps, weight_decay, s
 
 
 @_jit
-def rmsprop(p, g, sq, buf, mean, lr, alpha, c, eps, weight_decay, momentum, centered):
+def rmsprop(p: Array, g: Array, sq: Array, buf: Array, mean: Array, lr: Any, alpha: Any, c: Any, eps: Any,
+            weight_decay: Any, momentum: Any, centered: bool) -> None:
     """RMSprop (c = 1 - alpha) with optional weight decay, momentum (``buf``) and centering (``mean``)."""
     for i in range(p.shape[0]):
         gi = g[i]
@@ -82,7 +87,7 @@ def rmsprop(p, g, sq, buf, mean, lr, alpha, c, eps, weight_decay, momentum, cent
 
 
 @_jit
-def relu_grad(g, out):
+def relu_grad(g: Array, out: Array) -> Array:
     """ReLU's backward as one pass into a new array: g where out > 0, else 0."""
     r = np.empty_like(g)
     for i in range(g.shape[0]):
@@ -92,7 +97,7 @@ def relu_grad(g, out):
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
-def add_penalty(grad, w, l2, l1):
+def add_penalty(grad: Array, w: Array, l2: Any, l1: Any) -> tuple[Any, Any]:
     """grad += l2 * w + l1 * sign(w) in one pass; returns (sum of w^2, sum of |w|) for the loss value.
 
     reassoc lets the sums run as vectorized partial sums, as a BLAS dot product does.
@@ -108,7 +113,7 @@ def add_penalty(grad, w, l2, l1):
 
 
 @_jit
-def softmax_cross_entropy(z, y, grad):
+def softmax_cross_entropy(z: Array, y: Array, grad: Array) -> float:
     """Sum over rows of -log softmax(z)[y] (float64), and grad = softmax(z) - onehot(y) row by row.
 
     Returns NaN, leaving grad partly written, when a class index lies outside [0, C).
