@@ -61,3 +61,12 @@ def test_bad_options_are_named():
         main(["--cases", "mnist,nope"])
     with pytest.raises(SystemExit):
         main(["--threads", "0"])
+
+
+def test_refuses_to_run_without_glassnet(monkeypatch, capsys):
+    import benchmarks.suite as suite
+
+    monkeypatch.setattr(suite, "optional_module", lambda name: None if name == "glassnet" else object())
+    with pytest.raises(SystemExit):
+        main(["--cases", "tiny"])
+    assert "glassnet is not importable" in capsys.readouterr().err
