@@ -88,9 +88,23 @@ def init_weights(sizes: list[int], seed: int) -> list[tuple[np.ndarray, np.ndarr
     return layers
 
 
+def _step_loop(model: Any, opt: Any, loss_fn: Any, x: Any, y: Any, batches: Batches) -> Any:
+    """The loop a user of glassnet or PyTorch writes: zero_grad, forward, loss, backward, step."""
+
+    def run():
+        for s, e in batches:
+            opt.zero_grad()
+            loss = loss_fn(model(x[s:e]), y[s:e])
+            loss.backward()
+            opt.step()
+        return model
+
+    return run
+
+
 # ---- glassnet --------------------------------------------------------------------------------
 def glassnet_loop(p: Problem, batches: Batches) -> Prepare:
-    """The loop a glassnet user writes: zero_grad, forward, loss, backward, step."""
+    """glassnet's MLP and Adam in the loop its users write."""
     import glassnet as gn
     import glassnet.functional as F
 
@@ -103,17 +117,7 @@ def glassnet_loop(p: Problem, batches: Batches) -> Prepare:
             layer.weight.data[...] = w
             layer.bias.data[...] = b
         opt = gn.optim.Adam(model.parameters(), lr=LR, betas=BETAS, eps=EPS)
-        x, y = p.x, p.y
-
-        def run():
-            for s, e in batches:
-                opt.zero_grad()
-                loss = loss_fn(model(x[s:e]), y[s:e])
-                loss.backward()
-                opt.step()
-            return model
-
-        return run
+        return _step_loop(model, opt, loss_fn, p.x, p.y, batches)
 
     return prepare
 
@@ -144,17 +148,7 @@ def torch_loop(p: Problem, batches: Batches) -> Prepare:
     def prepare():
         model = torch_model(p)
         opt = torch.optim.Adam(model.parameters(), lr=LR, betas=BETAS, eps=EPS)
-        x, y = torch.from_numpy(p.x), torch.from_numpy(p.y)
-
-        def run():
-            for s, e in batches:
-                opt.zero_grad()
-                loss = loss_fn(model(x[s:e]), y[s:e])
-                loss.backward()
-                opt.step()
-            return model
-
-        return run
+        return _step_loop(model, opt, loss_fn, torch.from_numpy(p.x), torch.from_numpy(p.y), batches)
 
     return prepare
 
