@@ -19,7 +19,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceW
 pytest.importorskip("pyarrow")
 
 import glassnet as gn  # noqa: E402
-from glassnet.saved_model import SavedModel  # noqa: E402
+from glassnet.cli.saved_model import SavedModel  # noqa: E402
 
 COMMAND = [shutil.which("glassnet")] if shutil.which("glassnet") else [sys.executable, "-m", "glassnet"]
 FAST = ["--max-iter", "15", "--hidden", "16", "--quiet"]
@@ -122,7 +122,7 @@ def test_predict_evaluate_inspect_export(trained):
 
     ort = pytest.importorskip("onnxruntime")
     from glassnet import io
-    from glassnet.export_onnx import onnx_inputs
+    from glassnet.cli.onnx_export import onnx_inputs
 
     _, meta = io.load_with_metadata(work / "model.safetensors")
     probabilities, _, labels = ort.InferenceSession(str(work / "model.onnx")).run(None, onnx_inputs(data, meta))
@@ -147,7 +147,7 @@ def test_regression_on_parquet_with_onnx(work):
     assert (work / "reg_run" / "predicted_vs_actual.png").exists()
     ort = pytest.importorskip("onnxruntime")
     from glassnet import io
-    from glassnet.export_onnx import onnx_inputs
+    from glassnet.cli.onnx_export import onnx_inputs
 
     _, meta = io.load_with_metadata(work / "reg.safetensors")
     (out,) = ort.InferenceSession(str(work / "reg.onnx")).run(None, onnx_inputs(df, meta))

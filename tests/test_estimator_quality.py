@@ -114,7 +114,7 @@ def test_early_stopping_stops_early_and_restores_the_best_weights():
 
 
 def test_plateau_keeps_the_best_score_and_prefers_the_later_of_ties():
-    from glassnet.train.stopping import Plateau
+    from glassnet.estimators._stopping import Plateau
 
     plateau = Plateau(tol=1e-4, n_iter_no_change=2, use_validation=True)
     kept = [plateau.update(0.0, score) for score in (0.5, 0.8, 0.7, 0.8, 0.6)]

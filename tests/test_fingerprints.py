@@ -1,7 +1,6 @@
 """Fitted weights of the estimators are bit-identical to the fingerprints taken before the fit loop's rewrite."""
 
 import json
-import os
 
 import pytest
 

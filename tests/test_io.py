@@ -358,7 +358,7 @@ def test_inconsistent_estimator_files_are_refused(tmp_path, edit, message):
 ])
 def test_onnx_export_matches(tmp_path, make):
     ort = pytest.importorskip("onnxruntime")
-    from glassnet.export_onnx import export_file
+    from glassnet.cli.onnx_export import export_file
 
     obj = make()
     out = export_file(gn.save(obj, tmp_path / "m.safetensors"), tmp_path / "m.onnx")

@@ -6,8 +6,8 @@ import warnings
 import numpy as np
 import pytest
 
-from glassnet import datasets
-from glassnet.preprocessing import LabelEncoder, Preprocessor, check_target, infer_task
+from glassnet.cli import datasets
+from glassnet.cli.preprocessing import LabelEncoder, Preprocessor, check_target, infer_task
 
 pd = pytest.importorskip("pandas")
 

@@ -1,10 +1,10 @@
 """glassnet: neural-network training you can see through, on NumPy or any Array API library."""
 
 from . import functional, nn, optim
+from .autograd import Tensor, no_grad
 from .backend import manual_seed, to_numpy
+from .inspect import GradcheckError, gradcheck
 from .io import load, save
-from .tensor import Tensor, no_grad
-from .testing import GradcheckError, gradcheck
 
 __version__ = "0.1.0"
 

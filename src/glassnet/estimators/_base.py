@@ -27,12 +27,13 @@ from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from .. import backend, nn, optim
-from ..tensor import Tensor, no_grad
-from ..train import FitLoop, FlatObjective, LearningRate, Penalty, Plateau, Trainer, minimize_lbfgs
-from ..train.data import densify, take_rows, to_device
+from ..autograd import Tensor, no_grad
+from ..data import densify, take_rows, to_device
+from ..train import FitLoop, FlatObjective, Penalty, Trainer, minimize_lbfgs
 from ..train.history import epoch_record
 from ._heads import HEADS
 from ._optimizers import SklearnAdam, SklearnSGD
+from ._stopping import LearningRate, Plateau
 
 STOCHASTIC_SOLVERS = ("sgd", "adam", "rmsprop", "adamw")
 _PREDICT_CHUNK = 4096  # rows densified at a time when predicting on sparse input

@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import functional as F
-from ..tensor import Tensor
+from ..autograd import Tensor
 
 
 def _row_weights(w: Any, z: Tensor) -> Any:

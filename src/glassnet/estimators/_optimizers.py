@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from .. import optim
-from ..tensor import Tensor
+from ..autograd import Tensor
 
 
 class SklearnAdam(optim.Adam):

@@ -6,8 +6,8 @@ from typing import Any
 
 from .. import backend
 from .. import functional as F
-from ..init import INITIALIZERS
-from ..tensor import Tensor
+from ..autograd import Tensor
+from .init import INITIALIZERS
 from .module import Module
 
 

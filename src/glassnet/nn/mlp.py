@@ -7,7 +7,7 @@ from typing import Any
 
 from .. import backend
 from .. import functional as F
-from ..tensor import Tensor
+from ..autograd import Tensor
 from .layers import ACTIVATIONS, Dropout, Linear, ReLU, Sequential
 
 

@@ -8,7 +8,7 @@ buffers (each parameter's ``.data`` and ``.grad`` become views into them) so tha
 handful of whole-buffer operations instead of a handful per parameter. In flat mode a parameter
 left without a gradient is updated as if its gradient were zero (PyTorch skips it). Where numba is
 installed, a subclass's ``_fused_update(kernels, p, g, state, t)`` runs the whole flat step as one
-compiled pass instead (see :mod:`glassnet.kernels`).
+compiled pass instead (see :mod:`glassnet.backend.numba_kernels`).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from .. import backend
-from ..tensor import Tensor
+from ..autograd import Tensor
 
 
 class Optimizer:

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from .. import backend
-from ..tensor import Tensor
+from ..autograd import Tensor
 from .optimizer import Optimizer
 
 

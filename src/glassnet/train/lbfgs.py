@@ -13,7 +13,7 @@ import numpy as np
 import scipy.optimize
 
 from .. import backend
-from ..tensor import Tensor
+from ..autograd import Tensor
 from .penalty import Penalty
 
 

@@ -20,12 +20,11 @@ import scipy.sparse as sp
 from sklearn.exceptions import ConvergenceWarning
 
 from .. import backend
+from ..autograd import Tensor
+from ..data import batch_slices, take_rows
 from ..optim import Optimizer
-from ..tensor import Tensor
-from .data import batch_slices, take_rows
 from .history import epoch_record
 from .penalty import Penalty
-from .stopping import LearningRate, Plateau
 
 # objective(outputs, y_batch, w_batch) -> (loss to backpropagate, loss value to report)
 Objective = Callable[[Tensor, Any, Any], tuple[Tensor, Any]]
@@ -125,7 +124,7 @@ class FitLoop:
     ``loss_curve``, ``val_scores`` and ``history`` are lists the loop appends to.
     """
 
-    def __init__(self, trainer: Trainer, plateau: Plateau, lr_rule: LearningRate, *, max_epochs: int,
+    def __init__(self, trainer: Trainer, plateau: Any, lr_rule: Any, *, max_epochs: int,
                  loss_curve: list, history: list, val_scores: list | None = None,
                  validate: Callable[[], tuple[float, float]] | None = None, keep_best: bool = False,
                  incremental: bool = False, verbose: bool = False) -> None:

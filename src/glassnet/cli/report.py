@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from . import io
+from .. import io
 
 _SKIP = {"epoch"}
 _LAYER_TITLES = {"grad_norm": "Gradient norm per layer", "weight_norm": "Weight norm per layer"}

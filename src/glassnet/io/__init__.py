@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from . import nn
+from .. import nn
 
 FORMAT = "glassnet-model"
 FORMAT_VERSION = 1
@@ -350,7 +350,7 @@ def _restore_estimator(cls_name: Any, content: dict[str, Any], tensors: dict[str
 # ---------------------------------------------------------------- public API
 
 def _header(kind: str, obj: Any, content: Any, metadata: dict[str, Any] | None) -> dict[str, Any]:
-    from . import __version__
+    from .. import __version__
 
     extra = dict(metadata or {})
     clash = sorted(_RESERVED & set(extra))

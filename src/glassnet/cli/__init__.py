@@ -14,7 +14,8 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from . import datasets, io, runs
+from .. import io
+from . import datasets, runs
 from .errors import UsageError
 from .metrics import metric_line
 from .preprocessing import TASKS, Preprocessor
@@ -114,7 +115,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     """Export a model file to ONNX."""
-    from . import export_onnx
+    from . import onnx_export as export_onnx
 
     if not args.onnx:
         raise UsageError("choose an export format: --onnx OUT.onnx")

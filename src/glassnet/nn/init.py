@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from . import backend
+from .. import backend
 
 
 def glorot_uniform(fan_in: int, fan_out: int, xp: Any, dtype: Any, rng: Any = None, gain: float = 1.0) -> Any:

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from . import io
+from .. import io
 from .errors import UsageError
 from .metrics import classification_metrics, full_proba, regression_metrics
 from .preprocessing import LabelEncoder, Preprocessor, check_target, columns_of

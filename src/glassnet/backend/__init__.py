@@ -171,18 +171,18 @@ def scatter_add_rows(n_rows: int, index: Any, values: Any, xp: Any) -> Any:
     return xp.reshape(onehot @ flat, (n_rows, *tuple(values.shape[1:])))
 
 
-_compiled: Any = None  # glassnet.kernels once imported; False where numba is missing
+_compiled: Any = None  # glassnet.backend.numba_kernels once imported; False where numba is missing
 
 
 def kernels() -> ModuleType | None:
-    """The numba-compiled kernels (:mod:`glassnet.kernels`), or None: numba not installed, or the
+    """The numba-compiled kernels (:mod:`glassnet.backend.numba_kernels`), or None: numba not installed, or the
     environment variable ``GLASSNET_NUMBA`` is ``0`` (read at each call, so it can be switched)."""
     global _compiled
     if os.environ.get("GLASSNET_NUMBA") == "0":
         return None
     if _compiled is None:
         try:
-            from . import kernels as compiled
+            from . import numba_kernels as compiled
         except ImportError:
             compiled = False
         _compiled = compiled

@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from . import backend
-from .tensor import Tensor, as_tensor
+from .. import backend
+from ..autograd import Tensor, as_tensor
 
 
 def linear(x: Any, weight: Tensor, bias: Tensor | None = None, activation: str | None = None) -> Tensor:

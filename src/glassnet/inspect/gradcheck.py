@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from . import backend
-from .tensor import Tensor
+from .. import backend
+from ..autograd import Tensor
 
 
 class GradcheckError(AssertionError):

@@ -13,7 +13,7 @@ import operator
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from . import backend
+from .. import backend
 
 _grad_enabled = True
 
@@ -387,12 +387,12 @@ class Tensor:
         return Tensor._make(out, self.xp, (self,), lambda g: (g * (1.0 - out * out),))
 
     def sigmoid(self) -> Tensor:
-        from .functional import sigmoid
+        from ..functional import sigmoid
 
         return sigmoid(self)
 
     def relu(self) -> Tensor:
-        from .functional import relu
+        from ..functional import relu
 
         return relu(self)
 

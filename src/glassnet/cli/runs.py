@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from . import io
+from .. import io
 from .errors import UsageError
 from .jobs import Job, fold_target_scaling, make_estimator, prepare
 from .metrics import classification_metrics, full_proba, metric_line, regression_metrics

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from . import io
+from .. import io
 from .errors import UsageError
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from . import io, nn
+from .. import io, nn
 from .preprocessing import Preprocessor, category_text, columns_of, missing_mask
 
 OPSET = 17
