@@ -187,3 +187,23 @@ def kernels() -> ModuleType | None:
             compiled = False
         _compiled = compiled
     return _compiled or None
+
+
+_KERNEL_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def kernels_for(*arrays: Any) -> ModuleType | None:
+    """The compiled kernels when they may run on ``arrays``, else None: the one place that decides.
+
+    They may when numba is on (:func:`kernels`) and every array is a C-contiguous NumPy array whose
+    dtype is float32, float64 or an integer (class indices); everything else takes the NumPy path.
+    """
+    compiled = kernels()
+    if compiled is None:
+        return None
+    for a in arrays:
+        if type(a) is not np.ndarray or not a.flags.c_contiguous:
+            return None
+        if a.dtype not in _KERNEL_FLOATS and a.dtype.kind not in "iu":
+            return None
+    return compiled

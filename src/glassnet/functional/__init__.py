@@ -42,7 +42,7 @@ def linear(x: Any, weight: Tensor, bias: Tensor | None = None, activation: str |
 
     def _bw(g: Any) -> tuple:
         if relu:
-            kernels = backend.kernels() if numpy_path and g.ndim == 2 and g.dtype in (np.float32, np.float64) else None
+            kernels = backend.kernels_for(g, out) if g.ndim == 2 else None
             if kernels is not None:
                 g = kernels.relu_grad(g, out)
             else:
@@ -273,8 +273,8 @@ def cross_entropy(logits: Any, target: Any) -> Tensor:
         raise ValueError(f"cross_entropy: logits must have shape (N, C), got {tuple(z.shape)}")
     n, c = z.shape
     t = target.data if isinstance(target, Tensor) else target
-    kernels = backend.kernels() if isinstance(z, np.ndarray) and z.dtype in (np.float32, np.float64) else None
-    if kernels is not None and isinstance(t, np.ndarray) and t.dtype.kind in "iu" and t.shape == (n,):
+    kernels = backend.kernels_for(z, t) if getattr(t, "shape", None) == (n,) else None
+    if kernels is not None and t.dtype.kind in "iu":
         grad = np.empty_like(z)  # softmax(z) - onehot(y), in the same compiled pass as the loss
         total = kernels.softmax_cross_entropy(z, t, grad)
         if not math.isnan(total):  # NaN: a class index out of range, or NaN logits; the path below tells

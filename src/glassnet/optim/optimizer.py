@@ -64,8 +64,7 @@ class Optimizer:
         data, grad = xp.zeros((total,), dtype=dtype), xp.zeros((total,), dtype=dtype)
         state = {name: xp.zeros((total,), dtype=dtype) for name in self.state_names}
         # one compiled pass over the whole buffers where numba can, else NumPy chunk by chunk
-        fusable = self._fused_update is not None and dtype in (np.float32, np.float64)
-        self._fused = backend.kernels() if fusable else None
+        self._fused = backend.kernels_for(data) if self._fused_update is not None else None
         self._buffers = (data, grad, state)
         chunk = self.chunk_elements
         work = xp.empty((min(total, chunk),), dtype=dtype) if self._fused is None else None

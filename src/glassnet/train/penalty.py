@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from .. import backend
 from ..autograd import Tensor
 
@@ -37,9 +35,8 @@ class Penalty:
         """Add the penalty's gradient to every weight's ``.grad`` in place; returns its loss value."""
         if not (self.alpha or self.l1):
             return 0.0
-        kernels = backend.kernels() if backend.is_numpy(self.weights[0].xp) else None
-        if kernels is not None and all(w.data.dtype in (np.float32, np.float64) and w.grad.flags.c_contiguous
-                                       and w.data.flags.c_contiguous for w in self.weights):
+        kernels = backend.kernels_for(*(a for w in self.weights for a in (w.data, w.grad)))
+        if kernels is not None:
             total = 0.0  # one compiled pass per weight: its gradient and its share of the value
             for w in self.weights:
                 squares, absolutes = kernels.add_penalty(w.grad, w.data, *kernels.scalars(
