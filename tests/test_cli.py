@@ -10,12 +10,13 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from io import StringIO
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 pd = pytest.importorskip("pandas")
-pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")]
 pytest.importorskip("pyarrow")
 
 import glassnet as gn  # noqa: E402
@@ -23,12 +24,14 @@ from glassnet.cli.saved_model import SavedModel  # noqa: E402
 
 COMMAND = [shutil.which("glassnet")] if shutil.which("glassnet") else [sys.executable, "-m", "glassnet"]
 FAST = ["--max-iter", "15", "--hidden", "16", "--quiet"]
+# the commands run the glassnet under test (this process's), not whichever copy is installed
+ENV = {**os.environ, "PYTHONWARNINGS": "ignore::DeprecationWarning",
+       "PYTHONPATH": os.pathsep.join([str(Path(gn.__file__).resolve().parents[1]), os.environ.get("PYTHONPATH", "")])}
 
 
 def cli(*args, cwd, timeout=180):
-    env = {**os.environ, "PYTHONWARNINGS": "ignore::DeprecationWarning"}
     return subprocess.run([*COMMAND, *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=timeout,
-                          env=env)
+                          env=ENV)
 
 
 def cli_many(commands, cwd):
@@ -163,6 +166,16 @@ def test_readme_first_command(tmp_path):
     assert (run / "model.safetensors").exists() and (run / "report.html").exists()
 
 
+def test_python_m_glassnet_lists_every_subcommand(tmp_path):
+    from glassnet.cli.commands import COMMANDS
+
+    r = subprocess.run([sys.executable, "-m", "glassnet", "--help"], cwd=tmp_path, capture_output=True, text=True,
+                       timeout=120, env=ENV)
+    assert r.returncode == 0, r.stderr
+    listed = {line.split()[0] for line in r.stdout.splitlines() if line.startswith("    ")}
+    assert listed == {c.__name__.rsplit(".", 1)[1] for c in COMMANDS}
+
+
 def test_config_file_and_command_line_precedence(work):
     (work / "train.toml").write_text('target = "label"\ndrop = ["price"]\nhidden = [8]\nmax_iter = 5\n'
                                      '[estimator]\nalpha = 0.01\n')
@@ -275,9 +288,9 @@ def test_sigkill_and_resume_gives_the_uninterrupted_model(work):
     args = ["train", "data.csv", "--target", "label", "--drop", "price", "--max-iter", "100", "--hidden", "16",
             "--dropout", "0.1", "--tol", "0", "--n-iter-no-change", "1000", "--checkpoint-every", "4", "--quiet"]
     full = subprocess.Popen([*COMMAND, *args, "--run-dir", "full"], cwd=work, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
+                            stderr=subprocess.PIPE, env=ENV)
     victim = subprocess.Popen([*COMMAND, *args, "--run-dir", "killed"], cwd=work, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
+                              stderr=subprocess.DEVNULL, env=ENV)
     log = work / "killed" / "history.jsonl"
     deadline = time.monotonic() + 120
     while not (log.exists() and len(log.read_text().splitlines()) >= 8) and time.monotonic() < deadline:

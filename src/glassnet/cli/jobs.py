@@ -15,7 +15,8 @@ import numpy as np
 
 from . import datasets
 from .errors import UsageError
-from .preprocessing import TASKS, LabelEncoder, Preprocessor, check_target, columns_of, infer_task
+from .preprocessing import LabelEncoder, Preprocessor, check_target, columns_of, infer_task
+from .settings import RunSettings
 from .tables import read_table
 
 
@@ -42,14 +43,12 @@ def _sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _load_source(run: dict[str, Any]) -> tuple[dict[str, np.ndarray], np.ndarray, dict[str, Any]]:
+def _load_source(settings: RunSettings) -> tuple[dict[str, np.ndarray], np.ndarray, dict[str, Any]]:
     """(feature columns, raw target, description of the source) for the run's data."""
-    if run["data"] and run["dataset"]:
-        raise UsageError("give either a data file or --dataset, not both")
-    if run["data"]:
-        path = Path(run["data"])
+    if settings.data:
+        path = Path(settings.data)
         df = read_table(path)
-        target = run["target"]
+        target = settings.target
         if target not in df.columns:
             raise UsageError(f"target column {target!r} is not in {path}; its columns are {list(map(str, df.columns))}"
                              "; choose one with --target")
@@ -57,29 +56,27 @@ def _load_source(run: dict[str, Any]) -> tuple[dict[str, np.ndarray], np.ndarray
         source = {"file": str(path.resolve()), "sha256": _sha256_file(path), "rows": len(df), "target": target}
         name = path.stem
     else:
-        name = run["dataset"] or datasets.DEFAULT
+        name = settings.dataset or datasets.DEFAULT
         ds = datasets.load(name)
         table = {n: ds.X[:, j] for j, n in enumerate(ds.feature_names)}
         table["target"] = ds.y
         target = "target"
         source = {"dataset": name, "rows": len(ds.y), "target": target}
-    unknown = sorted(set(run["drop"]) - set(table))
+    unknown = sorted(set(settings.drop) - set(table))
     if unknown:
         raise UsageError(f"--drop: no columns {unknown} in the data")
     y = check_target(target, table.pop(target))
-    for col in run["drop"]:
+    for col in settings.drop:
         table.pop(col)
     return table, y, {"name": name, **source}
 
 
-def prepare(run: dict[str, Any], seed: int) -> tuple[Job, dict[str, Any]]:
+def prepare(settings: RunSettings) -> tuple[Job, dict[str, Any]]:
     """Load, split and preprocess the run's data; the same settings always give the same Job."""
     from sklearn.model_selection import train_test_split
 
-    table, y, source = _load_source(run)
-    task = run["task"] if run["task"] != "auto" else infer_task(y)
-    if task not in TASKS:
-        raise UsageError(f"--task must be auto, classification or regression, got {task!r}")
+    table, y, source = _load_source(settings)
+    task = settings.task if settings.task != "auto" else infer_task(y)
     labels = LabelEncoder().fit(y) if task == "classification" else None
     if labels is not None:
         y = labels.transform(y)
@@ -88,23 +85,21 @@ def prepare(run: dict[str, Any], seed: int) -> tuple[Job, dict[str, Any]]:
             y = y.astype(np.float64)
         except ValueError as e:
             raise UsageError(f"regression needs a numeric target; column {source['target']!r} is not") from e
-    frac = float(run["test_fraction"])
-    if not 0.0 <= frac < 1.0:
-        raise UsageError(f"--test-fraction must be in [0, 1), got {frac}")
     rows = np.arange(len(y))
-    if frac > 0:
+    if settings.test_fraction > 0:
         stratify = y if labels is not None and np.bincount(y).min() >= 2 else None
-        train_rows, test_rows = train_test_split(rows, test_size=frac, random_state=seed, stratify=stratify)
+        train_rows, test_rows = train_test_split(rows, test_size=settings.test_fraction, random_state=settings.seed,
+                                                 stratify=stratify)
     else:
         train_rows, test_rows = rows, rows[:0]
-    pre = Preprocessor(missing=run["missing"], categorical=run["categorical"])
+    pre = Preprocessor(missing=settings.missing, categorical=settings.categorical)
     pre.fit({k: v[train_rows] for k, v in table.items()})
     with warnings.catch_warnings():  # unseen categories in the held-out rows are expected, not news
         warnings.simplefilter("ignore", UserWarning)
         x_test = pre.transform({k: v[test_rows] for k, v in table.items()})
     x_train = pre.transform({k: v[train_rows] for k, v in table.items()})
     job = Job(task, source["name"], pre, labels, x_train, y[train_rows], x_test, y[test_rows])
-    if labels is None and run["scale_target"]:
+    if labels is None and settings.scale_target:
         mean, scale = float(job.y_train.mean()), float(job.y_train.std()) or 1.0
         job.y_train = (job.y_train - mean) / scale
         job.target_scaling = {"mean": mean, "scale": scale}

@@ -8,6 +8,7 @@ import json
 import sys
 import time
 import warnings
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from .. import io
 from .errors import UsageError
 from .jobs import Job, fold_target_scaling, make_estimator, prepare
 from .metrics import classification_metrics, full_proba, metric_line, regression_metrics
+from .settings import RunSettings
 
 
 def _jsonable(v: Any) -> Any:
@@ -54,41 +56,40 @@ class EpochMonitor:
 
 # ---------------------------------------------------------------- starting and resuming
 
-def start(run: dict[str, Any], params: dict[str, Any], *, force: bool, quiet: bool) -> None:
+def start(settings: RunSettings, *, force: bool, quiet: bool) -> None:
     """A fresh run: prepare the data, create the run directory and its config.json, then train to the end."""
-    job, source = prepare(run, seed=int(params.get("random_state") or 0))
-    est, output = _estimator_and_output(job, run, params, force)
-    run_dir = _new_run_dir(run["run_dir"], job.name, force)
+    job, source = prepare(settings)
+    est, output = _estimator_and_output(job, settings, force)
+    run_dir = _new_run_dir(settings.run_dir, job.name, force)
     if output is not None:
-        run = {**run, "output": str(output.resolve())}
-    config = {"run": run, "estimator": {k: list(v) if isinstance(v, tuple) else v for k, v in params.items()},
-              "data": source, "task": job.task, "estimator_class": type(est).__name__}
+        settings = replace(settings, output=str(output.resolve()))
+    config = {**settings.to_config(), "data": source, "task": job.task, "estimator_class": type(est).__name__}
     io.atomic_write(run_dir / "config.json", (json.dumps(config, indent=2) + "\n").encode())
     (run_dir / "history.jsonl").write_text("")
-    _train(est, job, run_dir, config, output, state=None, start_epoch=0, force=force, quiet=quiet)
+    _train(est, job, run_dir, settings, config, output, state=None, start_epoch=0, force=force, quiet=quiet)
 
 
 def resume(run_dir: Path, *, force: bool, quiet: bool) -> None:
     """Continue the run in ``run_dir`` from its last checkpoint, with the settings and data it started with."""
     config, state, start_epoch = _read_resume(run_dir)
-    run, params = config["run"], config["estimator"]
+    settings = RunSettings.from_config(config)
     if "file" in config["data"]:  # paths as resolved when the run started, whatever the directory now
-        run = {**run, "data": config["data"]["file"]}
-    job, source = prepare(run, seed=int(params.get("random_state") or 0))
+        settings = replace(settings, data=config["data"]["file"])
+    job, source = prepare(settings)
     if source.get("sha256") != config["data"].get("sha256"):
         raise UsageError(f"the data file {source.get('file')} changed since the run started")
-    est, output = _estimator_and_output(job, run, params, force)
+    est, output = _estimator_and_output(job, settings, force)
     _truncate_history(run_dir / "history.jsonl", start_epoch)
-    _train(est, job, run_dir, config, output, state=state, start_epoch=start_epoch, force=force, quiet=quiet)
+    _train(est, job, run_dir, settings, config, output, state=state, start_epoch=start_epoch, force=force,
+           quiet=quiet)
 
 
-def _estimator_and_output(job: Job, run: dict[str, Any], params: dict[str, Any],
-                          force: bool) -> tuple[Any, Path | None]:
+def _estimator_and_output(job: Job, settings: RunSettings, force: bool) -> tuple[Any, Path | None]:
     """The estimator to fit and the --output path, refusing what would fail only after training."""
-    est = make_estimator(job.task, params)
-    if run["checkpoint_every"] and est.solver == "lbfgs":
+    est = make_estimator(job.task, settings.estimator)
+    if settings.checkpoint_every and est.solver == "lbfgs":
         raise UsageError("--checkpoint-every needs a stochastic solver; L-BFGS cannot be checkpointed")
-    output = Path(run["output"]) if run["output"] else None
+    output = Path(settings.output) if settings.output else None
     if output is not None and output.exists() and not force:
         raise UsageError(f"{output} already exists; pass --force to replace it")
     return est, output
@@ -130,14 +131,14 @@ def _truncate_history(path: Path, epochs: int) -> None:
 
 # ---------------------------------------------------------------- training and finishing
 
-def _train(est: Any, job: Job, run_dir: Path, config: dict[str, Any], output: Path | None, *,
-           state: Any, start_epoch: int, force: bool, quiet: bool) -> None:
+def _train(est: Any, job: Job, run_dir: Path, settings: RunSettings, config: dict[str, Any], output: Path | None,
+           *, state: Any, start_epoch: int, force: bool, quiet: bool) -> None:
     """Fit from ``state`` (None: from scratch), fold the target scaling back in, then finish the run."""
     if not quiet:
         what = f"{len(job.labels.classes)} classes" if job.labels else "regression"
         print(f"training {type(est).__name__} on {job.name}: {len(job.y_train)} training rows, "
               f"{len(job.y_test)} held out, {job.x_train.shape[1]} features, {what}", file=sys.stderr)
-    est = _fit(est, job, run_dir, state, start_epoch, int(config["run"]["checkpoint_every"] or 0), quiet)
+    est = _fit(est, job, run_dir, state, start_epoch, settings.checkpoint_every, quiet)
     fold_target_scaling(est, job.target_scaling)
     if not quiet and est.n_iter_ < est.max_iter:
         why = "the validation score" if est.early_stopping else "the training loss"

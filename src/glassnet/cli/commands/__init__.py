@@ -1,0 +1,11 @@
+"""The subcommands of ``glassnet``, one module each: ``add_parser(subparsers, common)`` declares its options,
+``run(args)`` carries it out and returns the exit status.
+
+A new subcommand is a new module here, added to :data:`COMMANDS` (the order of ``glassnet --help``).
+"""
+
+from __future__ import annotations
+
+from . import evaluate, export, inspect, predict, report, train
+
+COMMANDS = [train, predict, evaluate, inspect, export, report]

@@ -1,0 +1,58 @@
+"""glassnet inspect MODEL: show what a model file holds, after verifying it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from ... import io
+from ..metrics import metric_line
+from ..preprocessing import Preprocessor
+
+
+def add_parser(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Declare ``glassnet inspect`` and its options."""
+    p = subparsers.add_parser("inspect", parents=[common], help="show what a model file holds")
+    p.add_argument("model")
+    p.add_argument("--json", action="store_true", help="print the metadata as JSON")
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the architecture, labels, settings, training data, metrics and preprocessing of a model file."""
+    obj, meta = io.load_with_metadata(args.model)
+    if args.json:
+        print(json.dumps({k: v for k, v in meta.items() if k not in ("content", "tensors")}, indent=2))
+        return 0
+    arch = meta.get("architecture", {})
+    rows = [("file", f"{args.model} ({Path(args.model).stat().st_size:,} bytes)"),
+            ("format", f"{meta['format']} v{meta['format_version']}, written by glassnet {meta['glassnet_version']}"),
+            ("kind", f"{meta['kind']} {meta['class']}" + (f" ({meta['task']})" if meta.get("task") else ""))]
+    if "sizes" in arch:
+        rows.append(("architecture", " -> ".join(map(str, arch["sizes"])) +
+                     f", {arch['activation']}, dropout {arch['dropout']}"))
+    rows.append(("parameters", f"{arch.get('n_parameters', 0):,}"))
+    if meta.get("labels"):
+        rows.append(("labels", ", ".join(map(str, meta["labels"]))))
+    if meta["kind"] == "estimator":
+        defaults = type(obj)().get_params(deep=False)
+        changed = {k: v for k, v in obj.get_params(deep=False).items() if repr(v) != repr(defaults.get(k))}
+        rows.append(("settings", ", ".join(f"{k}={v!r}" for k, v in changed.items()) or "defaults"))
+        rows.append(("epochs", str(getattr(obj, "n_iter_", "?"))))
+    data = meta.get("training", {}).get("data")
+    if data:
+        where = Path(data["file"]).name if "file" in data else f"built-in {data.get('dataset')}"
+        rows.append(("data", f"{where}: {data.get('rows')} rows, target {data.get('target')!r}"))
+    if meta.get("metrics"):
+        rows.append(("metrics", metric_line(meta["metrics"], "") + " (held-out rows)"))
+    for name, value in rows:
+        print(f"{name:<14}{value}")
+    if meta.get("preprocessing"):
+        print("preprocessing")
+        lines = Preprocessor.from_dict(meta["preprocessing"]).summary().splitlines()
+        for line in lines[:20]:
+            print(f"  {line}")
+        if len(lines) > 20:
+            print(f"  ... and {len(lines) - 20} more columns (--json shows all)")
+    return 0

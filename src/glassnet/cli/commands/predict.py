@@ -1,0 +1,34 @@
+"""glassnet predict MODEL DATA: predictions (and with --proba class probabilities) for a data file."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ..errors import UsageError
+from ..saved_model import SavedModel
+from ..tables import read_table, write_table
+
+
+def add_parser(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Declare ``glassnet predict`` and its options."""
+    p = subparsers.add_parser("predict", parents=[common], help="predict for a data file")
+    p.add_argument("model")
+    p.add_argument("data")
+    p.add_argument("--output", "-o", default=None, help="CSV or Parquet file (default: CSV on standard output)")
+    p.add_argument("--proba", action="store_true", help="add one probability column per class")
+    p.add_argument("--force", action="store_true", help="replace an existing output file")
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    """Write the predictions to --output, or as CSV to standard output."""
+    model = SavedModel(args.model)
+    if args.output and Path(args.output).exists() and not args.force:
+        raise UsageError(f"{args.output} already exists; pass --force to replace it")
+    out = model.predictions(read_table(args.data), proba=args.proba)
+    write_table(out, args.output, args.force)
+    if args.output:
+        print(f"{len(out)} predictions written to {args.output}", file=sys.stderr)
+    return 0
