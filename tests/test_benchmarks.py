@@ -7,6 +7,8 @@ import pytest
 from benchmarks import nets
 from benchmarks.suite import CASES, main
 
+pytestmark = pytest.mark.slow
+
 TINY = ["--quick", "--scale", "0.05", "--repeats", "1", "--threads", "1"]
 
 

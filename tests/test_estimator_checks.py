@@ -9,7 +9,7 @@ from sklearn.utils.estimator_checks import (
     parametrize_with_checks,
 )
 
-from glassnet import MLPClassifier, MLPRegressor
+from glassnet import MLPClassifier, MLPRegressor, backend
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -24,8 +24,11 @@ _FLOAT32_WEIGHTS = ("float32 training: fitting with weights and fitting on repea
 EXPECTED_FAILURES = {
     "MLPClassifier": {"check_sample_weight_equivalence_on_dense_data": _FLOAT32_WEIGHTS,
                       "check_sample_weight_equivalence_on_sparse_data": _FLOAT32_WEIGHTS},
-    "MLPRegressor": {"check_sample_weight_equivalence_on_dense_data": _FLOAT32_WEIGHTS,
-                     "check_sample_weight_equivalence_on_sparse_data": _FLOAT32_WEIGHTS},
+    # with the compiled kernels the regressor's float32 fits agree within the check's tolerance; with NumPy's
+    # passes (GLASSNET_NUMBA=0 or no numba) they differ by float32 rounding (1.4e-7 relative), as the classifier's
+    "MLPRegressor": {} if backend.kernels() is not None else {
+        "check_sample_weight_equivalence_on_dense_data": _FLOAT32_WEIGHTS,
+        "check_sample_weight_equivalence_on_sparse_data": _FLOAT32_WEIGHTS},
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import glassnet as gn
+
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+# the script runs on the glassnet under test (this process's), not whichever copy is installed
+ENV = {**os.environ,
+       "PYTHONPATH": os.pathsep.join([str(Path(gn.__file__).resolve().parents[1]), os.environ.get("PYTHONPATH", "")])}
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +69,7 @@ def test_xor_training_descends_and_both_ways_agree(xor) -> None:
 
 def test_xor_script_solves_xor() -> None:
     result = subprocess.run([sys.executable, str(EXAMPLES / "xor.py")], capture_output=True, text=True,
-                            timeout=120, check=True)
+                            timeout=120, check=True, env=ENV)
     lines = result.stdout.splitlines()
     assert lines[-1] == "XOR solved"
     gradient_gap = float(lines[0].rsplit(" ", 1)[-1])
