@@ -45,6 +45,19 @@ def test_sequential_and_linear_round_trip(tmp_path):
     np.testing.assert_array_equal(loaded(_x()).numpy(), model(_x()).numpy())
 
 
+def test_files_of_format_1_still_load():
+    # written by glassnet 0.x before layers described themselves (commit 92e1b78): every built-in layer,
+    # an MLP nested in a Sequential; the file's metadata holds an input and the outputs it gave then
+    from pathlib import Path
+
+    model, meta = io.load_with_metadata(Path(__file__).parent / "data" / "model_format1.safetensors")
+    assert meta["format_version"] == 1
+    assert [type(m).__name__ for m in model.layers] == ["MLP", "LeakyReLU", "Linear", "GELU", "Sigmoid", "Identity",
+                                                        "Dropout", "ReLU", "Linear", "Tanh", "GELU"]
+    x = np.asarray(meta["check"]["x"], dtype=np.float32)
+    np.testing.assert_allclose(model.eval()(x).numpy(), np.asarray(meta["check"]["y"]), rtol=1e-6, atol=1e-7)
+
+
 def test_float64_weights_keep_their_dtype(tmp_path):
     model = nn.MLP([4, 3], dtype="float64", rng=0)
     loaded = gn.load(gn.save(model, tmp_path / "m.safetensors"))
