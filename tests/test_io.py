@@ -9,7 +9,7 @@ import pytest
 
 import glassnet as gn
 from glassnet import io, nn, optim
-from glassnet.io import ModelFileError
+from glassnet.io import ModelFileError, plain_data
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -45,6 +45,62 @@ def test_sequential_and_linear_round_trip(tmp_path):
     np.testing.assert_array_equal(loaded(_x()).numpy(), model(_x()).numpy())
 
 
+def test_files_of_format_1_still_load():
+    # written by glassnet 0.x before layers described themselves (commit 92e1b78): every built-in layer,
+    # an MLP nested in a Sequential; the file's metadata holds an input and the outputs it gave then
+    from pathlib import Path
+
+    model, meta = io.load_with_metadata(Path(__file__).parent / "data" / "model_format1.safetensors")
+    assert meta["format_version"] == 1
+    assert [type(m).__name__ for m in model.layers] == ["MLP", "LeakyReLU", "Linear", "GELU", "Sigmoid", "Identity",
+                                                        "Dropout", "ReLU", "Linear", "Tanh", "GELU"]
+    x = np.asarray(meta["check"]["x"], dtype=np.float32)
+    np.testing.assert_allclose(model.eval()(x).numpy(), np.asarray(meta["check"]["y"]), rtol=1e-6, atol=1e-7)
+
+
+def test_frozen_layers_round_trip(tmp_path):
+    model = nn.Sequential(nn.Linear(4, 6, rng=0), nn.Tanh(), nn.Linear(6, 3, rng=1))
+    model.layers[0].requires_grad_(False)
+    model.layers[2].bias.requires_grad = False
+    path = gn.save(model, tmp_path / "f.safetensors")
+    loaded, meta = io.load_with_metadata(path)
+    assert meta["content"]["frozen"] == ["layers.0.weight", "layers.0.bias", "layers.2.bias"]
+    assert [p.requires_grad for p in loaded.parameters()] == [False, False, True, False]
+    np.testing.assert_array_equal(loaded(_x()).numpy(), model(_x()).numpy())
+    before = loaded.state_dict()
+    opt = optim.SGD([p for p in loaded.parameters() if p.requires_grad], lr=0.1)
+    (loaded(_x()) ** 2).mean().backward()
+    opt.step()
+    after = loaded.state_dict()
+    for name in meta["content"]["frozen"]:
+        np.testing.assert_array_equal(after[name], before[name])
+    assert not np.array_equal(after["layers.2.weight"], before["layers.2.weight"])
+
+
+def test_loading_draws_no_random_numbers(tmp_path):
+    path = gn.save(_mlp(dropout=0.1), tmp_path / "m.safetensors")
+    state = gn.backend.get_rng().bit_generator.state
+    gn.load(path)
+    assert gn.backend.get_rng().bit_generator.state == state
+
+
+def test_declared_sizes_are_checked_before_anything_is_allocated(tmp_path):
+    # a hostile file declaring 4 TiB of weights is refused by comparing shapes, not by running out of memory
+    path = gn.save(_mlp(), tmp_path / "m.safetensors")
+    _rewrite_meta(path, lambda m: m["content"]["spec"].update(sizes=[4, 2**20, 2**20, 3]))
+    with pytest.raises(ModelFileError, match=r"do not fit the architecture.*\(4, 1048576\)"):
+        gn.load(path)
+
+
+@pytest.mark.parametrize("frozen, message", [(["layers.7.weight"], "not parameters"), ("layers.0.weight", "not a list"),
+                                             ([["x"]], "not parameters")])
+def test_bad_frozen_lists_are_refused(tmp_path, frozen, message):
+    path = gn.save(_mlp(), tmp_path / "m.safetensors")
+    _rewrite_meta(path, lambda m: m["content"].update(frozen=frozen))
+    with pytest.raises(ModelFileError, match=message):
+        gn.load(path)
+
+
 def test_float64_weights_keep_their_dtype(tmp_path):
     model = nn.MLP([4, 3], dtype="float64", rng=0)
     loaded = gn.load(gn.save(model, tmp_path / "m.safetensors"))
@@ -63,11 +119,11 @@ def test_transposed_and_strided_arrays_keep_element_order(tmp_path):
     # safetensors 0.8 writes non-C-contiguous arrays in memory order instead of logical order
     base = np.arange(24, dtype=np.float32).reshape(4, 6)
     tree = {"t": base.T, "s": base[:, ::2], "f": np.asfortranarray(base)}
-    enc = io._Encoder()
+    enc = plain_data.Encoder()
     meta = {"format": io.FORMAT, "format_version": 1, "kind": "module", "content": enc.encode(tree, "")}
     io.write_file(tmp_path / "x.safetensors", enc.tensors, meta)
     tensors, meta = io.read_file(tmp_path / "x.safetensors")
-    out = io._decode(meta["content"], tensors)
+    out = plain_data.decode(meta["content"], tensors)
     for key, value in tree.items():
         np.testing.assert_array_equal(out[key], value)
 
@@ -76,12 +132,12 @@ def test_plain_data_round_trip(tmp_path):
     tree = {"ints": {0: np.arange(3), 1: [np.zeros((2, 2), np.float64), 2.5]}, "tup": (1, "a", None),
             "labels": np.array(["cat", "dog"]), "mixed": np.array(["a", 1], dtype=object), "scalar": np.float32(1.5),
             "$odd": True, "zero_d": np.array(3.0), "flags": np.array([True, False])}
-    enc = io._Encoder()
+    enc = plain_data.Encoder()
     content = enc.encode(tree, "")
     io.write_file(tmp_path / "p.safetensors", enc.tensors, {"format": io.FORMAT, "format_version": 1,
                                                             "kind": "checkpoint", "content": content})
     tensors, meta = io.read_file(tmp_path / "p.safetensors")
-    out = io._decode(meta["content"], tensors)
+    out = plain_data.decode(meta["content"], tensors)
     assert set(out) == set(tree) and out["tup"] == (1, "a", None) and out["$odd"] is True
     np.testing.assert_array_equal(out["ints"][0], np.arange(3))
     assert out["ints"][1][1] == 2.5 and out["ints"][1][0].dtype == np.float64
@@ -91,7 +147,7 @@ def test_plain_data_round_trip(tmp_path):
 
 def test_unstorable_values_are_refused():
     with pytest.raises(TypeError, match="not plain data"):
-        io._Encoder().encode({"f": lambda: 0}, "")
+        plain_data.Encoder().encode({"f": lambda: 0}, "")
 
 
 def test_optimizer_state_round_trip(tmp_path):
@@ -101,13 +157,13 @@ def test_optimizer_state_round_trip(tmp_path):
         opt.zero_grad()
         (model(_x()) ** 2).mean().backward()
         opt.step()
-    enc = io._Encoder()
+    enc = plain_data.Encoder()
     content = enc.encode(opt.state_dict(), "opt")
     io.write_file(tmp_path / "o.safetensors", enc.tensors, {"format": io.FORMAT, "format_version": 1,
                                                             "kind": "checkpoint", "content": content})
     tensors, meta = io.read_file(tmp_path / "o.safetensors")
     other = optim.Adam(_mlp().parameters(), lr=0.5)
-    other.load_state_dict(io._decode(meta["content"], tensors))
+    other.load_state_dict(plain_data.decode(meta["content"], tensors))
     assert other.t == 3 and other.lr == 0.01 and other.betas == (0.9, 0.999)
     for a, b in zip(other.state, opt.state, strict=True):
         np.testing.assert_array_equal(a["exp_avg_sq"], b["exp_avg_sq"])
@@ -133,7 +189,7 @@ def test_failed_write_leaves_old_file_and_no_temp(tmp_path, monkeypatch):
     def boom(*args):
         raise OSError("disk full")
 
-    monkeypatch.setattr(io.os, "replace", boom)
+    monkeypatch.setattr(io.atomic.os, "replace", boom)
     with pytest.raises(OSError, match="disk full"):
         gn.save(nn.MLP([4, 3]), path, overwrite=True)
     assert path.read_bytes() == before

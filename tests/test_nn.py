@@ -277,3 +277,81 @@ def test_models_copy_and_pickle(xp) -> None:
         out.sum().backward()
         assert all(p.grad is not None for p in clone.parameters())
         assert all(p.grad is None for p in model.parameters())
+
+
+# ---- frozen parameters and building without initialization ----------------------------------
+def test_frozen_parameters_stay_parameters() -> None:
+    model = nn.MLP([3, 4, 2], rng=0)
+    model.layers[0].weight.requires_grad = False
+    names = ["layers.0.weight", "layers.0.bias", "layers.2.weight", "layers.2.bias"]
+    assert [n for n, _ in model.named_parameters()] == names
+    assert list(model.state_dict()) == names and len(model.parameters()) == 4
+    other = nn.MLP([3, 4, 2], rng=1).requires_grad_(False)  # every parameter frozen
+    assert not any(p.requires_grad for p in other.parameters())
+    other.load_state_dict(model.state_dict())
+    np.testing.assert_array_equal(npy(other.layers[0].weight), npy(model.layers[0].weight))
+
+
+def test_register_parameter_keeps_a_tensor_that_starts_frozen() -> None:
+    class Net(nn.Module):
+        def __init__(self) -> None:
+            self.register_parameter("table", gn.Tensor(np.ones((2, 3))))  # frozen from the start
+            self.constant = gn.Tensor(np.ones(2))  # assigned without gradients: not a parameter
+            self.scale = gn.Tensor(np.ones(2), requires_grad=True)
+
+    net = Net()
+    assert [n for n, _ in net.named_parameters()] == ["table", "scale"]
+    with pytest.raises(TypeError, match="must be a Tensor"):
+        net.register_parameter("w", np.ones(2))
+
+
+def test_training_leaves_a_frozen_layer_unchanged(xp) -> None:
+    model = nn.MLP([3, 6, 2], xp=xp, rng=0)  # the first Linear + ReLU runs as one fused node
+    model.layers[0].requires_grad_(False)
+    frozen = [npy(p).copy() for p in model.layers[0].parameters()]
+    trained = [npy(p).copy() for p in model.layers[2].parameters()]
+    assert len(frozen) == 2 and len(model.parameters()) == 4
+    opt = gn.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=0.1)
+    x, y = to_xp(xp, np.random.default_rng(0).normal(size=(8, 3)), "float32"), to_xp(xp, np.ones((8, 2)), "float32")
+    for _ in range(5):
+        opt.zero_grad()
+        F.mse_loss(model(x), y).backward()
+        opt.step()
+    for before, p in zip(frozen, model.layers[0].parameters(), strict=True):
+        np.testing.assert_array_equal(npy(p), before)
+        assert p.grad is None
+    assert all(not np.array_equal(npy(p), before) for before, p in zip(trained, model.layers[2].parameters(),
+                                                                       strict=True))
+
+
+def test_skip_init_draws_nothing_and_allocates_nothing() -> None:
+    rng_state = gn.backend.get_rng().bit_generator.state
+    with nn.init.skip_init():
+        assert nn.init.skipping()
+        model = nn.MLP([2**20, 2**20, 3], dropout=0.5)  # 4 TiB of float32 if it were allocated
+    assert not nn.init.skipping()
+    assert gn.backend.get_rng().bit_generator.state == rng_state  # no random draw
+    weight = model.layers[0].weight.data
+    assert weight.shape == (2**20, 2**20) and weight.strides == (0, 0) and not weight.flags.writeable
+    with nn.init.skip_init():
+        small = nn.MLP([3, 4, 2], dtype="float64")
+    source = nn.MLP([3, 4, 2], dtype="float64", rng=0)
+    small.load_state_dict(source.state_dict(), assign=True)
+    for p, q in zip(small.parameters(), source.parameters(), strict=True):
+        assert p.data.flags.writeable and p.data.dtype == np.float64 and p.data is not q.data
+        np.testing.assert_array_equal(p.data, q.data)
+    x = np.ones((2, 3))
+    np.testing.assert_array_equal(npy(small(x)), npy(source(x)))
+
+
+def test_linear_refuses_bad_sizes_and_dtypes() -> None:
+    with pytest.raises(TypeError):
+        nn.Linear(2.5, 3)
+    with pytest.raises(ValueError, match="unknown dtype 'int8'"):
+        nn.Linear(2, 3, dtype="int8")
+
+
+def test_loss_modules_match_functional() -> None:
+    pred, target = np.array([[0.5, -1.0], [2.0, 0.0]]), np.array([[0.0, 1.0], [1.0, 1.0]])
+    assert nn.MSELoss()(pred, target).item() == F.mse_loss(pred, target).item()
+    assert nn.CrossEntropyLoss()(pred, np.array([1, 0])).item() == F.cross_entropy(pred, np.array([1, 0])).item()

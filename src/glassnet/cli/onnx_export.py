@@ -10,7 +10,6 @@ for a bare network. Column names and labels are in the graph's metadata.
 from __future__ import annotations
 
 import json
-import math
 import os
 from pathlib import Path
 from typing import Any
@@ -56,42 +55,12 @@ class _Graph:
         return out
 
 
-def _activation(g: _Graph, layer: nn.Module, x: str) -> str:
-    t = type(layer)
-    if t is nn.ReLU:
-        return g.op("Relu", [x])
-    if t is nn.LeakyReLU:
-        return g.op("LeakyRelu", [x], alpha=float(layer.negative_slope))
-    if t is nn.Sigmoid:
-        return g.op("Sigmoid", [x])
-    if t is nn.Tanh:
-        return g.op("Tanh", [x])
-    if t in (nn.Identity, nn.Dropout):  # dropout is the identity at inference
-        return x
-    if t is nn.GELU:
-        if layer.approximate == "tanh":  # 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
-            cube = g.op("Mul", [g.op("Mul", [x, x]), x])
-            inner = g.op("Mul", [g.op("Add", [x, g.op("Mul", [cube, g.const(0.044715)])]),
-                                 g.const(math.sqrt(2.0 / math.pi))])
-            gate = g.op("Add", [g.op("Tanh", [inner]), g.const(1.0)])
-        else:  # 0.5 x (1 + erf(x / sqrt 2))
-            gate = g.op("Add", [g.op("Erf", [g.op("Mul", [x, g.const(1.0 / math.sqrt(2.0))])]), g.const(1.0)])
-        return g.op("Mul", [g.op("Mul", [x, gate]), g.const(0.5)])
-    raise TypeError(f"cannot export a {t.__name__} layer to ONNX")
-
-
 def _network(g: _Graph, module: nn.Module, x: str) -> str:
-    layers = module.layers if isinstance(module, nn.Sequential) else [module]
-    for layer in layers:
-        if isinstance(layer, nn.Sequential):
-            x = _network(g, layer, x)
-        elif type(layer) is nn.Linear:
-            x = g.op("MatMul", [x, g.const(layer.weight.numpy(), "weight")])
-            if layer.bias is not None:
-                x = g.op("Add", [x, g.const(layer.bias.numpy(), "bias")])
-        else:
-            x = _activation(g, layer, x)
-    return x
+    """The module's ONNX nodes after input ``x``: each layer adds its own (``Module.to_onnx``)."""
+    try:
+        return module.to_onnx(g, x)
+    except NotImplementedError as e:  # a layer without an ONNX form: a user's mistake, not a bug
+        raise ValueError(f"cannot export to ONNX: {e}") from e
 
 
 def _preprocessing(g: _Graph, pre: Preprocessor) -> tuple[list[Any], str]:

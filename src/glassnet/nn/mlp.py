@@ -8,9 +8,12 @@ from typing import Any
 from .. import backend
 from .. import functional as F
 from ..autograd import Tensor
+from .init import dtype_name
 from .layers import ACTIVATIONS, Dropout, Linear, ReLU, Sequential
+from .registry import register
 
 
+@register("MLP")
 class MLP(Sequential):
     """``sizes = [in, hidden..., out]``; activation and dropout after every layer but the last.
 
@@ -35,7 +38,15 @@ class MLP(Sequential):
                 if dropout > 0:
                     layers.append(Dropout(dropout, rng=rng))
         super().__init__(*layers)
-        self.sizes, self.activation, self.dropout = sizes, activation, dropout
+        self.sizes, self.activation, self.dropout = sizes, activation, float(dropout)
+
+    def config(self) -> dict[str, Any]:
+        return {"sizes": list(self.sizes), "activation": self.activation, "dropout": self.dropout,
+                "dtype": dtype_name(self.layers[0].weight.dtype)}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> MLP:
+        return cls(**config)  # built from its sizes, not from a list of layers
 
     def forward(self, x: Any) -> Tensor:
         """The layers in order, with each Linear followed by a ReLU run as one fused node."""
