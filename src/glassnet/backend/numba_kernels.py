@@ -31,7 +31,7 @@ def scalars(dtype: Any, *values: float) -> list[Any]:
 def sgd(p: Array, g: Array, buf: Array, lr: Any, momentum: Any, undamped: Any, weight_decay: Any, nesterov: bool,
         first: bool) -> None:
     """SGD with optional weight decay, momentum (``buf``; ``undamped`` = 1 - dampening) and Nesterov;
-    ``first``: the first step, which starts the momentum buffer at the gradient."""
+    ``first``: the parameters' first step (their first gradient), which starts the momentum buffer at it."""
     for i in range(p.shape[0]):
         gi = g[i]
         if weight_decay != 0:

@@ -20,18 +20,20 @@ class SklearnAdam(optim.Adam):
 
     PyTorch: lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps). scikit-learn:
     lr * sqrt(1 - b2^t) / (1 - b1^t) * m / (sqrt(v) + epsilon). They agree when
-    eps = epsilon / sqrt(1 - b2^t), which is set before every step.
+    eps = epsilon / sqrt(1 - b2^t), which is set in each group before every step (t counts the steps
+    taken: the estimators give every parameter a gradient at every step).
     """
 
-    def __init__(self, params: Iterable[Tensor], lr: float, betas: tuple[float, float], epsilon: float) -> None:
+    def __init__(self, params: Iterable[Tensor] | Iterable[dict[str, Any]], lr: float, betas: tuple[float, float],
+                 epsilon: float) -> None:
         super().__init__(params, lr, betas=betas, eps=epsilon)
-        self.epsilon = epsilon
-
-    def hyperparameters(self) -> dict[str, Any]:
-        return {**super().hyperparameters(), "epsilon": self.epsilon}
+        self.defaults["epsilon"] = epsilon
+        for group in self.param_groups:
+            group["epsilon"] = epsilon
 
     def step(self) -> None:
-        self.eps = self.epsilon / math.sqrt(1.0 - self.betas[1] ** (self.t + 1))
+        for group in self.param_groups:
+            group["eps"] = group["epsilon"] / math.sqrt(1.0 - group["betas"][1] ** (self.t + 1))
         super().step()
 
 
@@ -39,19 +41,22 @@ class SklearnSGD(optim.SGD):
     """Momentum SGD whose velocity carries over learning-rate changes as scikit-learn's does.
 
     PyTorch keeps b and steps p -= lr * b; scikit-learn keeps v = momentum * v - lr * g, i.e.
-    v = -lr * b only while lr is constant. When lr changes from a to c, b is rescaled by a / c.
+    v = -lr * b only while lr is constant. When a group's lr changes from a to c (``last_lr`` to
+    ``lr``), the momentum buffers of its parameters are rescaled by a / c.
     """
 
-    def __init__(self, params: Iterable[Tensor], lr: float, momentum: float, nesterov: bool) -> None:
+    def __init__(self, params: Iterable[Tensor] | Iterable[dict[str, Any]], lr: float, momentum: float,
+                 nesterov: bool) -> None:
         super().__init__(params, lr, momentum=momentum, nesterov=nesterov and momentum > 0)
-        self.last_lr = lr
-
-    def hyperparameters(self) -> dict[str, Any]:
-        return {**super().hyperparameters(), "last_lr": self.last_lr}
+        self.defaults["last_lr"] = lr
+        for group in self.param_groups:
+            group["last_lr"] = group["lr"]
 
     def step(self) -> None:
-        if self.momentum and self.t and self.lr != self.last_lr:
-            for state in self.state:
-                state["momentum_buffer"] *= self.last_lr / self.lr
-        self.last_lr = self.lr
+        for group in self.param_groups:
+            if group["momentum"] and group["lr"] != group["last_lr"]:
+                for i in self.positions(group):
+                    if self.steps[i]:  # a buffer starts at the parameter's first gradient
+                        self.state[i]["momentum_buffer"] *= group["last_lr"] / group["lr"]
+            group["last_lr"] = group["lr"]
         super().step()

@@ -3,8 +3,8 @@
 from .adam import Adam, AdamW
 from .optimizer import Optimizer
 from .rmsprop import RMSprop
-from .schedules import CosineAnnealingLR, ExponentialLR, LRScheduler, ReduceLROnPlateau, StepLR
+from .schedules import CosineAnnealingLR, ExponentialLR, LinearLR, LRScheduler, OneCycleLR, ReduceLROnPlateau, StepLR
 from .sgd import SGD
 
-__all__ = ["SGD", "Adam", "AdamW", "CosineAnnealingLR", "ExponentialLR", "LRScheduler", "Optimizer",
-           "RMSprop", "ReduceLROnPlateau", "StepLR"]
+__all__ = ["SGD", "Adam", "AdamW", "CosineAnnealingLR", "ExponentialLR", "LRScheduler", "LinearLR", "OneCycleLR",
+           "Optimizer", "RMSprop", "ReduceLROnPlateau", "StepLR"]

@@ -8,87 +8,69 @@ from typing import Any
 
 from .. import backend
 from ..autograd import Tensor
-from .optimizer import Optimizer
+from .optimizer import GroupSetting, Optimizer
 
 
 class Adam(Optimizer):
-    r"""Adam (Kingma & Ba, 2015).
+    r"""Adam (Kingma & Ba, 2015); t is the parameter's own step count.
 
     g = grad + weight_decay * p;  m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2;
     p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps).
     """
 
     decoupled = False
+    betas, eps, weight_decay, amsgrad = GroupSetting(), GroupSetting(), GroupSetting(), GroupSetting()
 
-    def __init__(self, params: Iterable[Tensor], lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
-                 eps: float = 1e-8, weight_decay: float = 0.0, amsgrad: bool = False,
-                 flat: bool | None = None) -> None:
-        if not (0.0 <= betas[0] < 1.0 and 0.0 <= betas[1] < 1.0):
+    def __init__(self, params: Iterable[Tensor] | Iterable[dict[str, Any]], lr: float = 1e-3,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0,
+                 amsgrad: bool = False, flat: bool | None = None) -> None:
+        super().__init__(params, {"lr": lr, "betas": tuple(betas), "eps": eps, "weight_decay": weight_decay,
+                                  "amsgrad": amsgrad}, flat)
+
+    def _check_group(self, group: dict[str, Any]) -> None:
+        betas = group["betas"]
+        if len(betas) != 2 or not (0.0 <= betas[0] < 1.0 and 0.0 <= betas[1] < 1.0):
             raise ValueError(f"Invalid beta parameters: {betas}")
-        if eps < 0:
-            raise ValueError(f"Invalid epsilon value: {eps}")
-        if weight_decay < 0:
-            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
-        self.betas, self.eps, self.weight_decay, self.amsgrad = tuple(betas), eps, weight_decay, amsgrad
-        self.state_names = ("exp_avg", "exp_avg_sq") + (("max_exp_avg_sq",) if amsgrad else ())
-        super().__init__(params, lr, flat)
+        if group["eps"] < 0:
+            raise ValueError(f"Invalid epsilon value: {group['eps']}")
+        if group["weight_decay"] < 0:
+            raise ValueError(f"Invalid weight_decay value: {group['weight_decay']}")
 
-    def hyperparameters(self) -> dict[str, Any]:
-        return {"lr": self.lr, "betas": self.betas, "eps": self.eps, "weight_decay": self.weight_decay,
-                "amsgrad": self.amsgrad}
+    def state_names(self, group: dict[str, Any]) -> tuple[str, ...]:
+        return ("exp_avg", "exp_avg_sq") + (("max_exp_avg_sq",) if group["amsgrad"] else ())
 
-    def _update(self, p: Any, g: Any, state: dict[str, Any], t: int, work: Any) -> None:
-        b1, b2 = self.betas
-        if self.weight_decay:
+    def _update(self, p: Any, g: Any, state: dict[str, Any], group: dict[str, Any], step: int) -> None:
+        lr, (b1, b2), weight_decay = group["lr"], group["betas"], group["weight_decay"]
+        if weight_decay:
             if self.decoupled:
-                p *= 1.0 - self.lr * self.weight_decay
+                p *= 1.0 - lr * weight_decay
             else:
-                g = g + self.weight_decay * p
+                g = g + weight_decay * p
         m, v = state["exp_avg"], state["exp_avg_sq"]
-        step_size = self.lr / (1.0 - b1 ** t)
-        inv_bc2_sqrt = 1.0 / math.sqrt(1.0 - b2 ** t)
-        if work is None:
-            m += (1.0 - b1) * (g - m)
-            v *= b2
-            v += (1.0 - b2) * (g * g)
-            if self.amsgrad:
-                vmax = state["max_exp_avg_sq"]
-                vmax[...] = backend.namespace(v).maximum(vmax, v)
-                v = vmax
-            denom = v ** 0.5
-            denom *= inv_bc2_sqrt
-            denom += self.eps
-            step = m / denom
-            step *= step_size
-            p -= step
-            return
-        # the same rule with NumPy's out=: every temporary lives in the work buffer, and the bias
-        # correction is folded into scalars (sqrt(v) * c + eps = c * (sqrt(v) + eps / c)). No SciPy
-        # BLAS (axpy) here: its OpenBLAS is a second thread pool that fights NumPy's at 2+ threads.
-        xp = backend.namespace(p)
-        xp.subtract(g, m, out=work)
-        work *= 1.0 - b1
-        m += work
+        m += (1.0 - b1) * (g - m)
         v *= b2
-        xp.multiply(g, g, out=work)
-        work *= 1.0 - b2
-        v += work
-        if self.amsgrad:
-            v = xp.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
-        xp.sqrt(v, out=work)
-        work += self.eps / inv_bc2_sqrt
-        xp.divide(m, work, out=work)
-        work *= step_size / inv_bc2_sqrt
-        p -= work
+        v += (1.0 - b2) * (g * g)
+        if group["amsgrad"]:
+            vmax = state["max_exp_avg_sq"]
+            vmax[...] = backend.namespace(v).maximum(vmax, v)
+            v = vmax
+        # the bias corrections folded into two scalars: sqrt(v) / c + eps = (sqrt(v) + eps * c) / c, c = sqrt(1 - b2^t);
+        # the compiled kernel rounds the unfolded form (each form's trajectories are pinned by the fingerprints)
+        inv_c = 1.0 / math.sqrt(1.0 - b2 ** step)
+        denom = backend.namespace(v).sqrt(v)
+        denom += group["eps"] / inv_c
+        update = m / denom
+        update *= lr / (1.0 - b1 ** step) / inv_c
+        p -= update
 
-    def _fused_update(self, kernels: Any, p: Any, g: Any, state: dict[str, Any], t: int) -> None:
-        b1, b2 = self.betas
-        decay = self.weight_decay
-        shrink = 1.0 - self.lr * decay if self.decoupled else 1.0
+    def _fused_update(self, kernels: Any, p: Any, g: Any, state: dict[str, Any], group: dict[str, Any],
+                      step: int) -> None:
+        lr, (b1, b2), weight_decay = group["lr"], group["betas"], group["weight_decay"]
         m, v = state["exp_avg"], state["exp_avg_sq"]
         kernels.adam(p, g, m, v, state.get("max_exp_avg_sq", v), *kernels.scalars(
-            p.dtype, self.lr / (1.0 - b1 ** t), b2, 1.0 - b1, 1.0 - b2, math.sqrt(1.0 - b2 ** t), self.eps,
-            0.0 if self.decoupled else decay, shrink), self.amsgrad)
+            p.dtype, lr / (1.0 - b1 ** step), b2, 1.0 - b1, 1.0 - b2, math.sqrt(1.0 - b2 ** step), group["eps"],
+            0.0 if self.decoupled else weight_decay, 1.0 - lr * weight_decay if self.decoupled else 1.0),
+            group["amsgrad"])
 
 
 class AdamW(Adam):
@@ -96,7 +78,7 @@ class AdamW(Adam):
 
     decoupled = True
 
-    def __init__(self, params: Iterable[Tensor], lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
-                 eps: float = 1e-8, weight_decay: float = 0.01, amsgrad: bool = False,
-                 flat: bool | None = None) -> None:
+    def __init__(self, params: Iterable[Tensor] | Iterable[dict[str, Any]], lr: float = 1e-3,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.01,
+                 amsgrad: bool = False, flat: bool | None = None) -> None:
         super().__init__(params, lr, betas, eps, weight_decay, amsgrad, flat)

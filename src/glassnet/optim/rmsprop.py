@@ -7,60 +7,57 @@ from typing import Any
 
 from .. import backend
 from ..autograd import Tensor
-from .optimizer import Optimizer
+from .optimizer import GroupSetting, Optimizer
 
 
 class RMSprop(Optimizer):
-    r"""s = alpha * s + (1 - alpha) * g^2;  d = sqrt(s - m^2 if centered else s) + eps;
-    with momentum: b = momentum * b + g / d, p -= lr * b;  without: p -= lr * g / d.
+    r"""g = grad + weight_decay * p;  s = alpha * s + (1 - alpha) * g^2;  d = sqrt(s - m^2 if centered else s) + eps,
+    with m = alpha * m + (1 - alpha) * g;  with momentum: b = momentum * b + g / d, p -= lr * b;  else p -= lr * g / d.
     """
 
-    def __init__(self, params: Iterable[Tensor], lr: float = 0.01, alpha: float = 0.99, eps: float = 1e-8,
-                 momentum: float = 0.0, weight_decay: float = 0.0, centered: bool = False,
+    alpha, eps, momentum, weight_decay, centered = (GroupSetting(), GroupSetting(), GroupSetting(), GroupSetting(),
+                                                    GroupSetting())
+
+    def __init__(self, params: Iterable[Tensor] | Iterable[dict[str, Any]], lr: float = 0.01, alpha: float = 0.99,
+                 eps: float = 1e-8, momentum: float = 0.0, weight_decay: float = 0.0, centered: bool = False,
                  flat: bool | None = None) -> None:
-        for name, value in (("alpha", alpha), ("eps", eps), ("momentum", momentum), ("weight_decay", weight_decay)):
-            if value < 0:
-                raise ValueError(f"Invalid {name} value: {value}")
-        self.alpha, self.eps, self.momentum = alpha, eps, momentum
-        self.weight_decay, self.centered = weight_decay, centered
-        self.state_names = ("square_avg",) + (("momentum_buffer",) if momentum else ()) + (
-            ("grad_avg",) if centered else ())
-        super().__init__(params, lr, flat)
+        super().__init__(params, {"lr": lr, "alpha": alpha, "eps": eps, "momentum": momentum,
+                                  "weight_decay": weight_decay, "centered": centered}, flat)
 
-    def hyperparameters(self) -> dict[str, Any]:
-        return {"lr": self.lr, "alpha": self.alpha, "eps": self.eps, "momentum": self.momentum,
-                "weight_decay": self.weight_decay, "centered": self.centered}
+    def _check_group(self, group: dict[str, Any]) -> None:
+        for name in ("alpha", "eps", "momentum", "weight_decay"):
+            if group[name] < 0:
+                raise ValueError(f"Invalid {name} value: {group[name]}")
 
-    def _update(self, p: Any, g: Any, state: dict[str, Any], t: int, work: Any) -> None:
-        if self.weight_decay:
-            g = g + self.weight_decay * p
+    def state_names(self, group: dict[str, Any]) -> tuple[str, ...]:
+        return ("square_avg",) + (("momentum_buffer",) if group["momentum"] else ()) + (
+            ("grad_avg",) if group["centered"] else ())
+
+    def _update(self, p: Any, g: Any, state: dict[str, Any], group: dict[str, Any], step: int) -> None:
+        alpha, eps, momentum, weight_decay = group["alpha"], group["eps"], group["momentum"], group["weight_decay"]
+        if weight_decay:
+            g = g + weight_decay * p
         sq = state["square_avg"]
-        sq *= self.alpha
-        if work is None:
-            sq += (1.0 - self.alpha) * (g * g)
-        else:  # NumPy's out=: no temporaries
-            backend.namespace(p).multiply(g, g, out=work)
-            work *= 1.0 - self.alpha
-            sq += work
-        if self.centered:
+        sq *= alpha
+        sq += (1.0 - alpha) * (g * g)
+        if group["centered"]:
             mean = state["grad_avg"]
-            mean += (1.0 - self.alpha) * (g - mean)
-            denom = (sq - mean * mean) ** 0.5
+            mean += (1.0 - alpha) * (g - mean)
+            denom = backend.namespace(p).sqrt(sq - mean * mean)
         else:
-            denom = sq ** 0.5 if work is None else backend.namespace(p).sqrt(sq, out=work)
-        denom += self.eps
-        if self.momentum:
+            denom = backend.namespace(p).sqrt(sq)
+        denom += eps
+        if momentum:
             buf = state["momentum_buffer"]
-            buf *= self.momentum
+            buf *= momentum
             buf += g / denom
-            p -= self.lr * buf
+            p -= group["lr"] * buf
         else:
-            denom = g / denom if work is None else backend.namespace(p).divide(g, denom, out=work)
-            denom *= self.lr
-            p -= denom
+            p -= group["lr"] * (g / denom)
 
-    def _fused_update(self, kernels: Any, p: Any, g: Any, state: dict[str, Any], t: int) -> None:
-        sq = state["square_avg"]
+    def _fused_update(self, kernels: Any, p: Any, g: Any, state: dict[str, Any], group: dict[str, Any],
+                      step: int) -> None:
+        sq, alpha = state["square_avg"], group["alpha"]
         kernels.rmsprop(p, g, sq, state.get("momentum_buffer", sq), state.get("grad_avg", sq), *kernels.scalars(
-            p.dtype, self.lr, self.alpha, 1.0 - self.alpha, self.eps, self.weight_decay, self.momentum),
-            self.centered)
+            p.dtype, group["lr"], alpha, 1.0 - alpha, group["eps"], group["weight_decay"], group["momentum"]),
+            group["centered"])

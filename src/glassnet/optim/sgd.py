@@ -6,48 +6,51 @@ from collections.abc import Iterable
 from typing import Any
 
 from ..autograd import Tensor
-from .optimizer import Optimizer
+from .optimizer import GroupSetting, Optimizer
 
 
 class SGD(Optimizer):
     r"""Gradient descent, full-batch or mini-batch.
 
-    g = grad + weight_decay * p;  b = g at the first step, else momentum * b + (1 - dampening) * g;
+    g = grad + weight_decay * p;  b = g at the parameter's first step, else momentum * b + (1 - dampening) * g;
     g = g + momentum * b (Nesterov) or b (classic);  p = p - lr * g.
     """
 
-    state_names = ("momentum_buffer",)
+    momentum, dampening, nesterov, weight_decay = GroupSetting(), GroupSetting(), GroupSetting(), GroupSetting()
 
-    def __init__(self, params: Iterable[Tensor], lr: float, momentum: float = 0.0, nesterov: bool = False,
-                 weight_decay: float = 0.0, dampening: float = 0.0, flat: bool | None = None) -> None:
-        if momentum < 0:
-            raise ValueError(f"Invalid momentum value: {momentum}")
-        if weight_decay < 0:
-            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
-        if nesterov and (momentum <= 0 or dampening != 0):
+    def __init__(self, params: Iterable[Tensor] | Iterable[dict[str, Any]], lr: float, momentum: float = 0.0,
+                 nesterov: bool = False, weight_decay: float = 0.0, dampening: float = 0.0,
+                 flat: bool | None = None) -> None:
+        super().__init__(params, {"lr": lr, "momentum": momentum, "dampening": dampening, "nesterov": nesterov,
+                                  "weight_decay": weight_decay}, flat)
+
+    def _check_group(self, group: dict[str, Any]) -> None:
+        if group["momentum"] < 0:
+            raise ValueError(f"Invalid momentum value: {group['momentum']}")
+        if group["weight_decay"] < 0:
+            raise ValueError(f"Invalid weight_decay value: {group['weight_decay']}")
+        if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening")
-        self.momentum, self.nesterov, self.weight_decay, self.dampening = momentum, nesterov, weight_decay, dampening
-        if momentum == 0:
-            self.state_names = ()
-        super().__init__(params, lr, flat)
 
-    def hyperparameters(self) -> dict[str, Any]:
-        return {"lr": self.lr, "momentum": self.momentum, "nesterov": self.nesterov,
-                "weight_decay": self.weight_decay, "dampening": self.dampening}
+    def state_names(self, group: dict[str, Any]) -> tuple[str, ...]:
+        return ("momentum_buffer",) if group["momentum"] else ()
 
-    def _update(self, p: Any, g: Any, state: dict[str, Any], t: int, work: Any) -> None:
-        if self.weight_decay:
-            g = g + self.weight_decay * p
-        if self.momentum:
+    def _update(self, p: Any, g: Any, state: dict[str, Any], group: dict[str, Any], step: int) -> None:
+        momentum, dampening, weight_decay = group["momentum"], group["dampening"], group["weight_decay"]
+        if weight_decay:
+            g = g + weight_decay * p
+        if momentum:
             buf = state["momentum_buffer"]
-            if t == 1:
+            if step == 1:
                 buf[...] = g
             else:
-                buf *= self.momentum
-                buf += (1.0 - self.dampening) * g if self.dampening else g
-            g = g + self.momentum * buf if self.nesterov else buf
-        p -= self.lr * g
+                buf *= momentum
+                buf += (1.0 - dampening) * g if dampening else g
+            g = g + momentum * buf if group["nesterov"] else buf
+        p -= group["lr"] * g
 
-    def _fused_update(self, kernels: Any, p: Any, g: Any, state: dict[str, Any], t: int) -> None:
+    def _fused_update(self, kernels: Any, p: Any, g: Any, state: dict[str, Any], group: dict[str, Any],
+                      step: int) -> None:
         kernels.sgd(p, g, state.get("momentum_buffer", p), *kernels.scalars(
-            p.dtype, self.lr, self.momentum, 1.0 - self.dampening, self.weight_decay), self.nesterov, t == 1)
+            p.dtype, group["lr"], group["momentum"], 1.0 - group["dampening"], group["weight_decay"]),
+            group["nesterov"], step == 1)
