@@ -598,11 +598,29 @@ def test_duplicate_parameters_are_refused() -> None:
 
 def test_non_parameters_are_refused() -> None:
     with pytest.raises(TypeError, match="parameter 0"):
-        optim.SGD([gn.Tensor(np.ones(2))], lr=0.1)
+        optim.SGD([gn.Tensor(np.ones(2), requires_grad=True) * 2.0], lr=0.1)
     params = make_model(None).parameters()
     with pytest.raises(TypeError, match="single Tensor"):
         optim.Adam(params[0])
     with pytest.raises(TypeError, match="'params' key"):
         optim.Adam([{"lr": 0.1}])
-    with pytest.raises(TypeError, match="parameter 1 is not a Tensor"):
+    with pytest.raises(TypeError, match="parameter 1 is not a floating-point leaf Tensor"):
         optim.Adam([{"params": params[:1]}, {"params": [params[1].data]}])
+
+
+@pytest.mark.parametrize("numba", ["1", "0"])
+def test_frozen_parameters_are_accepted_and_left_alone(numba, monkeypatch):
+    monkeypatch.setenv("GLASSNET_NUMBA", numba)
+    model = nn.MLP([3, 4, 2])
+    model.layers[0].requires_grad_(False)
+    frozen = {k: v.copy() for k, v in model.state_dict().items() if k.startswith("layers.0.")}
+    opt = optim.AdamW(model.parameters(), lr=0.1)
+    for _ in range(3):
+        opt.zero_grad()
+        model(np.ones((5, 3), dtype=np.float32)).sum().backward()
+        opt.step()
+    after = model.state_dict()
+    assert all(np.array_equal(after[k], v) for k, v in frozen.items())
+    assert not np.array_equal(after["layers.2.weight"], model.state_dict()["layers.2.weight"] * 0)
+    assert opt.steps == [0, 0, 3, 3]
+

@@ -97,8 +97,9 @@ class Optimizer:
         params = [params] if isinstance(params, Tensor) else list(params)
         known = {id(p) for p in self.params}
         for i, p in enumerate(params, start=len(self.params)):
-            if not isinstance(p, Tensor) or not p.requires_grad:
-                raise TypeError(f"parameter {i} is not a Tensor with requires_grad=True")
+            # a frozen parameter (requires_grad=False) is accepted and, never getting a gradient, skipped
+            if not isinstance(p, Tensor) or p._backward is not None or not backend.is_float(p.data, p.xp):
+                raise TypeError(f"parameter {i} is not a floating-point leaf Tensor (a model parameter)")
             if id(p) in known:
                 raise ValueError(f"{type(self).__name__} got the same parameter more than once (parameter {i})")
             known.add(id(p))
