@@ -1,7 +1,7 @@
 """Reverse-mode automatic differentiation: Tensor, the graph, backward() and no_grad().
 
-``ops`` is the table of primitives (each forward beside its vector-Jacobian product); Tensor's methods
-and the functions below are thin wrappers over it.
+``ops`` is the table of primitives (each forward beside its vector-Jacobian product); Tensor's methods and
+the functions of several tensors (where, maximum, minimum, concatenate, stack) are thin wrappers over it.
 """
 
 from . import ops
@@ -11,7 +11,6 @@ from .tensor import (
     as_tensor,
     concatenate,
     is_grad_enabled,
-    lift,
     maximum,
     minimum,
     no_grad,
@@ -19,5 +18,5 @@ from .tensor import (
     where,
 )
 
-__all__ = ["Tensor", "as_tensor", "concatenate", "is_grad_enabled", "lift", "maximum", "minimum", "no_grad", "ops",
-           "stack", "unbroadcast", "where"]
+__all__ = ["Tensor", "as_tensor", "concatenate", "is_grad_enabled", "maximum", "minimum", "no_grad", "ops", "stack",
+           "unbroadcast", "where"]

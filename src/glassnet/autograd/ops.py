@@ -486,7 +486,7 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     out = _affine(x, weight, bias)
     numpy_path = backend.is_numpy(xp)
     parents = (x, weight) if bias is None else (x, weight, bias)
-    return x._make(out, xp, parents, lambda g: _linear_vjp(g, x, weight, bias, numpy_path))
+    return x._make(out, xp, parents, functools.partial(_linear_vjp, x, weight, bias, numpy_path))
 
 
 def fused_linear_relu(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
@@ -503,7 +503,7 @@ def fused_linear_relu(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> 
             g = kernels.relu_grad(g, out)
         else:
             g = g * (out > 0) if numpy_path else g * xp.astype(out > 0, g.dtype)
-        return _linear_vjp(g, x, weight, bias, numpy_path)
+        return _linear_vjp(x, weight, bias, numpy_path, g)
 
     parents = (x, weight) if bias is None else (x, weight, bias)
     return x._make(out, xp, parents, vjp)
@@ -520,9 +520,10 @@ def _affine(x: Tensor, weight: Tensor, bias: Tensor | None) -> Any:
     return out
 
 
-def _linear_vjp(g: Any, x: Tensor, weight: Tensor, bias: Tensor | None, numpy_path: bool) -> tuple:
-    """Gradients of x @ weight + bias. A weight or bias whose optimizer keeps a flat gradient buffer gets
-    its gradient written straight into it (``grad_sink``): no temporary, no copy; its entry is then None."""
+def _linear_vjp(x: Tensor, weight: Tensor, bias: Tensor | None, numpy_path: bool, g: Any) -> tuple:
+    """Gradients of x @ weight + bias for output gradient ``g``. A weight or bias whose optimizer keeps a flat
+    gradient buffer gets its gradient written straight into it (``grad_sink``): no temporary, no copy; its
+    entry is then None."""
     a, w, xp = x.data, weight.data, x.xp
     gx = g @ w.T if x.requires_grad else None
     if a.ndim != 2:  # (..., in_features) inputs: the leading axes are rows
@@ -559,7 +560,7 @@ def mse_loss(pred: Tensor, target: Tensor) -> Tensor:
     """Mean of (pred - target)^2 over all elements."""
     xp = pred.xp
     diff = pred.data - target.data
-    n = _size(diff)
+    n = math.prod(diff.shape)
     out = xp.sum(diff * diff) / n
 
     def vjp(g: Any) -> tuple:
@@ -573,7 +574,7 @@ def l1_loss(pred: Tensor, target: Tensor) -> Tensor:
     """Mean of |pred - target|; the gradient at 0 is 0."""
     xp = pred.xp
     diff = pred.data - target.data
-    n = _size(diff)
+    n = math.prod(diff.shape)
     out = xp.sum(xp.abs(diff)) / n
 
     def vjp(g: Any) -> tuple:
@@ -590,7 +591,7 @@ def huber_loss(pred: Tensor, target: Tensor, delta: float = 1.0) -> Tensor:
     xp = pred.xp
     diff = pred.data - target.data
     ad = xp.abs(diff)
-    n = _size(diff)
+    n = math.prod(diff.shape)
     out = xp.sum(xp.where(ad < delta, 0.5 * diff * diff, delta * (ad - 0.5 * delta))) / n
 
     def vjp(g: Any) -> tuple:
@@ -598,10 +599,6 @@ def huber_loss(pred: Tensor, target: Tensor, delta: float = 1.0) -> Tensor:
         return gp, -gp if target.requires_grad else None
 
     return pred._make(out, xp, (pred, target), vjp)
-
-
-def _size(a: Any) -> int:
-    return math.prod(a.shape)
 
 
 def class_indices(target: Any, n_classes: int, xp: Any, like: Any = None) -> Any:
@@ -682,7 +679,7 @@ def binary_cross_entropy(prob: Tensor, target: Tensor) -> Tensor:
     if bool(xp.any(p < 0)) or bool(xp.any(p > 1)):
         raise ValueError("binary_cross_entropy: probabilities must lie in [0, 1]; "
                          "use binary_cross_entropy_with_logits for raw scores")
-    n = _size(p)
+    n = math.prod(p.shape)
     log_p, log_q = _clamped_logs(p, xp)
     out = -xp.sum(t * log_p + (1.0 - t) * log_q) / n
 
@@ -696,7 +693,7 @@ def binary_cross_entropy(prob: Tensor, target: Tensor) -> Tensor:
 def binary_cross_entropy_with_logits(logits: Tensor, target: Tensor) -> Tensor:
     """Binary cross-entropy of sigmoid(logits) computed from the logits: max(x,0) - x t + log1p(e^-|x|)."""
     xp, x, t = logits.xp, logits.data, target.data
-    n = _size(x)
+    n = math.prod(x.shape)
     out = xp.sum(xp.maximum(x, 0) - x * t + xp.log1p(xp.exp(-xp.abs(x)))) / n
 
     def vjp(g: Any) -> tuple:

@@ -237,7 +237,7 @@ class Tensor:
         return ops.div(lift(other, self), self)
 
     def __pow__(self, exponent: Any) -> Tensor:
-        if isinstance(exponent, (int, float)) and not isinstance(exponent, bool):
+        if isinstance(exponent, (int, float)):
             return ops.pow_scalar(self, exponent)
         return ops.pow(self, lift(exponent, self))
 
