@@ -303,3 +303,13 @@ def test_bad_input_to_new_primitives_names_the_problem(xp) -> None:
         gn.concatenate([])
     with pytest.raises(ValueError, match="softplus: beta must be positive"):
         F.softplus(a, beta=0.0)
+
+
+def test_one_tensor_in_several_inputs_of_a_primitive(xp) -> None:
+    # each input slot sends its own gradient and the leaf adds them up (maximum(a, a): two halves of a tie)
+    a = leaf(xp, [1.0, 0.5, 3.0])
+    cond = xp.asarray(np.array([True, False, True]))
+    out = gn.concatenate([a, a * 2.0]).sum() + gn.stack([a, a]).sum() + gn.maximum(a, a).sum()
+    (out + gn.where(cond, a, a).sum() + (a ** a).sum()).backward()
+    x = np.array([1.0, 0.5, 3.0])
+    np.testing.assert_allclose(npy(a.grad), 3.0 + 2.0 + 1.0 + 1.0 + x ** x * (1.0 + np.log(x)))
