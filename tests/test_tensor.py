@@ -249,6 +249,14 @@ def test_reflected_power_with_plain_arrays_and_numbers() -> None:
     np.testing.assert_allclose(npy(b.grad), [3.0 * np.log(3.0) + 2.0 * np.log(2.0), 0.25 * np.log(0.5) + 4 * np.log(2)])
 
 
+def test_where_takes_a_condition_from_a_list_or_another_namespace(xp) -> None:
+    a, b = leaf(xp, [1.0, 2.0, 3.0]), leaf(xp, [-1.0, -2.0, -3.0])
+    for cond in ([True, False, True], np.array([True, False, True])):
+        np.testing.assert_array_equal(npy(gn.where(cond, a, b)), [1.0, -2.0, 3.0])
+    gn.where([False, True, True], a, 0.0).sum().backward()
+    np.testing.assert_array_equal(npy(a.grad), [0.0, 1.0, 1.0])
+
+
 def test_argmax_and_argmin_are_integer_arrays_outside_the_graph(xp) -> None:
     a = leaf(xp, [[1.0, 5.0, 5.0], [7.0, -1.0, 7.0]])
     for got, want in ((a.argmax(axis=1), [1, 0]), (a.argmin(axis=1), [0, 1]), (a.argmax(), 3)):

@@ -392,7 +392,7 @@ def where(condition: Any, a: Any, b: Any) -> Tensor:
     gradient where it was chosen."""
     a, b = _lift_all((a, b))
     cond = condition.data if isinstance(condition, Tensor) else condition
-    if not hasattr(cond, "__array_namespace__"):
+    if type(cond) is not type(a.data):  # lists and other namespaces' arrays into the tensors' namespace
         cond = a.xp.asarray(cond, device=backend.device(a.data))
     if not a.xp.isdtype(cond.dtype, "bool"):
         raise TypeError(f"where: condition must be a boolean array (e.g. x.data > 0), got dtype {cond.dtype}")
