@@ -239,3 +239,85 @@ def test_tensor_copies_and_pickles_as_a_leaf(xp) -> None:
         (clone * clone).sum().backward()
         assert clone.grad is not None
     assert npy(a)[0] == 1.0 and a.grad is None
+
+
+def test_reflected_power_with_plain_arrays_and_numbers() -> None:
+    b = gn.Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    out = np.array([3.0, 0.5]) ** b + 2.0 ** b
+    assert isinstance(out, gn.Tensor)
+    out.sum().backward()
+    np.testing.assert_allclose(npy(b.grad), [3.0 * np.log(3.0) + 2.0 * np.log(2.0), 0.25 * np.log(0.5) + 4 * np.log(2)])
+
+
+def test_where_takes_a_condition_from_a_list_or_another_namespace(xp) -> None:
+    a, b = leaf(xp, [1.0, 2.0, 3.0]), leaf(xp, [-1.0, -2.0, -3.0])
+    for cond in ([True, False, True], np.array([True, False, True])):
+        np.testing.assert_array_equal(npy(gn.where(cond, a, b)), [1.0, -2.0, 3.0])
+    gn.where([False, True, True], a, 0.0).sum().backward()
+    np.testing.assert_array_equal(npy(a.grad), [0.0, 1.0, 1.0])
+
+
+def test_argmax_and_argmin_are_integer_arrays_outside_the_graph(xp) -> None:
+    a = leaf(xp, [[1.0, 5.0, 5.0], [7.0, -1.0, 7.0]])
+    for got, want in ((a.argmax(axis=1), [1, 0]), (a.argmin(axis=1), [0, 1]), (a.argmax(), 3)):
+        assert not isinstance(got, gn.Tensor)
+        assert xp.isdtype(got.dtype, "integral")  # ties go to the first index
+        np.testing.assert_array_equal(npy(got), want)
+    assert a.argmax(axis=0, keepdims=True).shape == (1, 3)
+
+
+def test_float32_stays_float32_through_new_primitives(xp) -> None:
+    x = leaf(xp, [[0.5, -1.5, 2.0], [1.0, 0.25, -0.75]], "float32")
+    y = leaf(xp, [[1.5, 0.5, 2.5], [0.5, 1.0, 2.0]], "float32")
+    import glassnet.functional as F
+
+    outputs = [y ** x, 2.0 ** x, y.sqrt(), x.square(), x.clip(-1.0, 1.0), gn.maximum(x, y), gn.minimum(x, 0.0),
+               gn.where(xp.asarray(np.array([True, False, True])), x, y), gn.concatenate([x, y]), gn.stack([x, y]),
+               x.max(axis=0), x.min(), x.logsumexp(axis=1), x.var(correction=1), x.std(axis=0), F.softplus(x),
+               F.log_sigmoid(x), F.elu(x), F.silu(x)]
+    for out in outputs:
+        assert out.dtype == xp.float32
+        grads = out._backward(xp.ones_like(out.data))
+        assert all(g.dtype == xp.float32 for g in grads if g is not None)
+
+
+def test_bad_input_to_new_primitives_names_the_problem(xp) -> None:
+    import glassnet.functional as F
+
+    a = gn.Tensor(to_xp(xp, np.ones((2, 3))))
+    with pytest.raises(ValueError, match="clip: give min, max or both"):
+        a.clip()
+    with pytest.raises(ValueError, match=r"clip: min \(2.0\) is greater than max \(1.0\)"):
+        a.clamp(2.0, 1.0)
+    with pytest.raises(TypeError, match="clip: min and max must be numbers or None"):
+        a.clip(max=a)
+    with pytest.raises(ValueError, match=r"var: correction=2 leaves 0 degrees of freedom for 2"):
+        a.var(axis=0, correction=2)
+    with pytest.raises(ValueError, match=r"axis 2 is out of range.*\(2, 3\)"):
+        a.var(axis=2)
+    with pytest.raises((ValueError, IndexError), match="axis 2"):
+        a.max(axis=2)
+    with pytest.raises(TypeError, match="where: condition must be a boolean array"):
+        gn.where(a, a, a)
+    with pytest.raises(ValueError, match=r"where: shapes \(2, 3\) and \(2, 3\) and \(2,\)"):
+        gn.where(xp.asarray(np.array([True, False])), a, a)
+    with pytest.raises(ValueError, match=r"maximum: shapes \(2, 3\) and \(4,\)"):
+        gn.maximum(a, to_xp(xp, np.ones(4)))
+    with pytest.raises(ValueError, match=r"concatenate: cannot join shapes \(2, 3\), \(2, 2\) along axis 0"):
+        gn.concatenate([a, gn.Tensor(to_xp(xp, np.ones((2, 2))))])
+    with pytest.raises(ValueError, match=r"stack: cannot stack shapes \(2, 3\), \(3, 2\)"):
+        gn.stack([a, gn.Tensor(to_xp(xp, np.ones((3, 2))))])
+    with pytest.raises(ValueError, match="at least one tensor"):
+        gn.concatenate([])
+    with pytest.raises(ValueError, match="softplus: beta must be positive"):
+        F.softplus(a, beta=0.0)
+
+
+def test_one_tensor_in_several_inputs_of_a_primitive(xp) -> None:
+    # each input slot sends its own gradient and the leaf adds them up (maximum(a, a): two halves of a tie)
+    a = leaf(xp, [1.0, 0.5, 3.0])
+    cond = xp.asarray(np.array([True, False, True]))
+    out = gn.concatenate([a, a * 2.0]).sum() + gn.stack([a, a]).sum() + gn.maximum(a, a).sum()
+    (out + gn.where(cond, a, a).sum() + (a ** a).sum()).backward()
+    x = np.array([1.0, 0.5, 3.0])
+    np.testing.assert_allclose(npy(a.grad), 3.0 + 2.0 + 1.0 + 1.0 + x ** x * (1.0 + np.log(x)))

@@ -25,6 +25,7 @@ def torch():
 _rng = np.random.default_rng(7)
 Y = np.array([1, 0, 3, 3, 2])
 ROWS = np.array([2, 0, 2, 1])
+COND = np.array([[True], [False], [True]])
 
 
 def U(*shape: int, scale: float = 2.0) -> np.ndarray:  # noqa: N802 (short table helper)
@@ -33,6 +34,9 @@ def U(*shape: int, scale: float = 2.0) -> np.ndarray:  # noqa: N802 (short table
 
 def P(*shape: int) -> np.ndarray:  # noqa: N802 (short table helper)
     return _rng.uniform(0.05, 0.95, size=shape)
+
+
+TIES = np.array([[1.0, 3.0, 3.0], [2.0, 2.0, 2.0], [0.5, -1.0, 0.25]])
 
 
 def tf(torch):
@@ -98,6 +102,42 @@ CASES = [
      lambda th, p, t: tf(th).binary_cross_entropy(p, t), [P(4, 3), P(4, 3)]),
     ("bce_with_logits", lambda xp, z, t: F.binary_cross_entropy_with_logits(z, t),
      lambda th, z, t: tf(th).binary_cross_entropy_with_logits(z, t), [U(4, 3, scale=20.0), P(4, 3)]),
+    # powers with a tensor exponent, elementwise functions, joins and reductions
+    ("pow_tensor", lambda xp, a, b: a ** b, lambda th, a, b: a ** b, [P(3, 4) + 0.5, U(3, 4)]),
+    ("pow_tensor_broadcast", lambda xp, a, b: a ** b, lambda th, a, b: a ** b, [P(3, 1) + 0.5, U(4)]),
+    ("rpow", lambda xp, b: 2.5 ** b, lambda th, b: 2.5 ** b, [U(3, 4)]),
+    ("sqrt", lambda xp, a: a.sqrt(), lambda th, a: a.sqrt(), [P(3, 4)]),
+    ("square", lambda xp, a: a.square(), lambda th, a: a.square(), [U(3, 4)]),
+    ("clip", lambda xp, a: a.clip(-1.0, 0.5), lambda th, a: a.clamp(-1.0, 0.5), [U(3, 4)]),
+    ("clamp_min", lambda xp, a: a.clamp(min=0.2), lambda th, a: a.clamp(min=0.2), [U(3, 4)]),
+    ("maximum", lambda xp, a, b: gn.maximum(a, b), lambda th, a, b: th.maximum(a, b), [U(3, 4), U(4)]),
+    ("minimum", lambda xp, a, b: gn.minimum(a, b), lambda th, a, b: th.minimum(a, b), [U(3, 1), U(1, 4)]),
+    ("where", lambda xp, a, b: gn.where(xp.asarray(COND), a, b), lambda th, a, b: th.where(th.as_tensor(COND), a, b),
+     [U(3, 4), U(4)]),
+    ("concatenate", lambda xp, a, b: gn.concatenate([a, b], axis=1), lambda th, a, b: th.cat([a, b], dim=1),
+     [U(3, 2), U(3, 4)]),
+    ("stack", lambda xp, a, b: gn.stack([a, b, a], axis=-1), lambda th, a, b: th.stack([a, b, a], dim=-1),
+     [U(3, 2), U(3, 2)]),
+    ("max_all", lambda xp, a: a.max(), lambda th, a: a.amax(), [U(3, 4)]),
+    ("max_axis", lambda xp, a: a.max(axis=1), lambda th, a: a.amax(dim=1), [U(3, 4)]),
+    ("min_axes_keepdims", lambda xp, a: a.min(axis=(0, 2), keepdims=True),
+     lambda th, a: a.amin(dim=(0, 2), keepdim=True), [U(2, 3, 4)]),
+    ("logsumexp_all", lambda xp, a: a.logsumexp(), lambda th, a: th.logsumexp(a, dim=(0, 1)), [U(3, 4)]),
+    ("logsumexp_axis", lambda xp, a: a.logsumexp(axis=-1, keepdims=True),
+     lambda th, a: th.logsumexp(a, dim=-1, keepdim=True), [U(2, 3, 4, scale=10.0)]),
+    ("var_correction_0", lambda xp, a: a.var(axis=1), lambda th, a: a.var(dim=1, correction=0), [U(3, 4)]),
+    ("var_correction_1", lambda xp, a: a.var(axis=(0, 2), correction=1, keepdims=True),
+     lambda th, a: a.var(dim=(0, 2), correction=1, keepdim=True), [U(2, 3, 4)]),
+    ("var_all", lambda xp, a: a.var(correction=1), lambda th, a: a.var(), [U(3, 4)]),
+    ("std_correction_0", lambda xp, a: a.std(), lambda th, a: a.std(correction=0), [U(3, 4)]),
+    ("std_correction_1", lambda xp, a: a.std(axis=0, correction=1), lambda th, a: a.std(dim=0), [U(3, 4)]),
+    ("elu", lambda xp, a: F.elu(a), lambda th, a: tf(th).elu(a), [U(3, 4, scale=4.0)]),
+    ("elu_alpha", lambda xp, a: F.elu(a, 0.3), lambda th, a: tf(th).elu(a, 0.3), [U(3, 4, scale=4.0)]),
+    ("silu", lambda xp, a: F.silu(a), lambda th, a: tf(th).silu(a), [U(3, 4, scale=6.0)]),
+    ("softplus", lambda xp, a: F.softplus(a), lambda th, a: tf(th).softplus(a), [U(3, 4, scale=30.0)]),
+    ("softplus_beta", lambda xp, a: F.softplus(a, beta=2.0, threshold=5.0),
+     lambda th, a: tf(th).softplus(a, beta=2.0, threshold=5.0), [U(3, 4, scale=6.0)]),
+    ("log_sigmoid", lambda xp, a: F.log_sigmoid(a), lambda th, a: tf(th).logsigmoid(a), [U(3, 4, scale=30.0)]),
     # kinks: PyTorch's choice of (sub)gradient at 0 and at |d| = delta
     ("relu_at_0", lambda xp, a: F.relu(a), lambda th, a: tf(th).relu(a), [np.array([-1.0, 0.0, 1.0])]),
     ("leaky_relu_at_0", lambda xp, a: F.leaky_relu(a), lambda th, a: tf(th).leaky_relu(a),
@@ -107,6 +147,23 @@ CASES = [
      [np.array([1.0, 2.0]), np.array([1.0, 0.0])]),
     ("huber_at_delta", lambda xp, p, t: F.huber_loss(p, t), lambda th, p, t: tf(th).huber_loss(p, t),
      [np.array([1.0, -1.0, 0.0]), np.zeros(3)]),
+    ("clip_at_bounds", lambda xp, a: a.clip(0.0, 1.0), lambda th, a: a.clamp(0.0, 1.0),
+     [np.array([-1.0, 0.0, 0.5, 1.0, 2.0])]),  # the gradient passes at both bounds
+    ("elu_at_0", lambda xp, a: F.elu(a, 0.5), lambda th, a: tf(th).elu(a, 0.5), [np.array([-1.0, 0.0, 1.0])]),
+    # ties: max/min reductions split the gradient evenly among the tied elements (torch.amax/amin)
+    ("max_ties_axis", lambda xp, a: a.max(axis=1), lambda th, a: a.amax(dim=1), [TIES]),
+    ("max_ties_all", lambda xp, a: a.max(), lambda th, a: a.amax(), [TIES]),
+    ("min_ties_axis0", lambda xp, a: a.min(axis=0, keepdims=True), lambda th, a: a.amin(dim=0, keepdim=True),
+     [TIES]),
+    ("maximum_ties", lambda xp, a, b: gn.maximum(a, b), lambda th, a, b: th.maximum(a, b),
+     [np.array([1.0, 2.0, 2.0]), np.array([2.0, 2.0, 1.0])]),
+    ("minimum_ties", lambda xp, a, b: gn.minimum(a, b), lambda th, a, b: th.minimum(a, b),
+     [np.array([1.0, 2.0, 2.0]), np.array([2.0, 2.0, 1.0])]),
+    # powers where the exponent's gradient needs a convention: 0 ** b with b >= 0, and a ** 0
+    ("rpow_zero_base", lambda xp, b: 0.0 ** b, lambda th, b: 0.0 ** b, [np.array([0.0, 1.0, 2.5])]),
+    ("pow_zero_exponent", lambda xp, a: a ** 0, lambda th, a: a ** 0, [np.array([0.0, -1.5, 2.0])]),
+    ("pow_tensor_zero_base", lambda xp, a, b: a ** b, lambda th, a, b: a ** b,
+     [np.zeros(3), np.array([0.0, 1.0, 2.5])]),
 ]
 
 TOL = {"float64": {"rtol": 1e-10, "atol": 1e-12}, "float32": {"rtol": 2e-5, "atol": 2e-6}}
@@ -146,6 +203,32 @@ def test_matches_torch(torch, xp, dtype, name, fn, torch_fn, inputs) -> None:
             np.testing.assert_allclose(g, w, **tol, err_msg=f"gradient of input {k}")
 
 
+# Gradients that are infinite or undefined (NaN) in real arithmetic: the same non-finite values as PyTorch
+NON_FINITE = [
+    ("sqrt_at_0", lambda xp, a: a.sqrt(), lambda th, a: a.sqrt(), [np.array([0.0, 4.0])]),
+    ("pow_negative_base", lambda xp, a, b: a ** b, lambda th, a, b: a ** b,  # d/db: NaN (log of a negative base)
+     [np.array([-2.0, -2.0, -0.5, -3.0]), np.array([2.0, 3.0, -1.0, 0.0])]),
+    ("pow_zero_base_negative_exponent", lambda xp, a, b: a ** b, lambda th, a, b: a ** b,
+     [np.zeros(3), np.array([-1.0, 0.5, -2.0])]),
+    ("logsumexp_all_minus_inf", lambda xp, a: a.logsumexp(axis=1), lambda th, a: th.logsumexp(a, dim=1),
+     [np.array([[-np.inf, -np.inf], [0.0, -np.inf]])]),
+]
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize(("fn", "torch_fn", "inputs"),
+                         [pytest.param(fn, tfn, inputs, id=name) for name, fn, tfn, inputs in NON_FINITE])
+def test_non_finite_gradients_match_torch(torch, xp, dtype, fn, torch_fn, inputs) -> None:
+    weights = np.ones(tuple(torch_fn(torch, *[torch.tensor(a) for a in inputs]).shape))
+    want, want_grads = _run_torch(torch, torch_fn, inputs, dtype, weights)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        got, got_grads = _run_glassnet(fn, xp, inputs, dtype, weights)
+    assert not all(np.all(np.isfinite(w)) for w in want_grads)  # the case does test a non-finite gradient
+    np.testing.assert_allclose(got, want, **TOL[dtype])
+    for k, (g, w) in enumerate(zip(got_grads, want_grads, strict=True)):
+        np.testing.assert_allclose(g, w, **TOL[dtype], err_msg=f"gradient of input {k}")
+
+
 # ---- numerical stability ---------------------------------------------------------------------
 HUGE = np.array([[1e4, -1e4, 0.0], [-1e4, -1e4, 1e4], [3.0, 1e4, -2.0]])
 HUGE_Y = np.array([1, 0, 2])
@@ -171,6 +254,13 @@ STABLE = [
     ("sigmoid", lambda z: F.sigmoid(z), lambda th, z: th.sigmoid(z), [HUGE]),
     ("bce_with_logits", lambda z, t: F.binary_cross_entropy_with_logits(z, t),
      lambda th, z, t: tf(th).binary_cross_entropy_with_logits(z, t), [HUGE, np.eye(3)]),
+    ("logsumexp", lambda z: z.logsumexp(axis=1), lambda th, z: th.logsumexp(z, dim=1), [HUGE]),
+    ("logsumexp_all", lambda z: z.logsumexp(), lambda th, z: th.logsumexp(z, dim=(0, 1)), [HUGE]),
+    ("softplus", lambda z: F.softplus(z), lambda th, z: tf(th).softplus(z), [HUGE]),
+    ("softplus_beta", lambda z: F.softplus(z, beta=3.0), lambda th, z: tf(th).softplus(z, beta=3.0), [HUGE]),
+    ("log_sigmoid", lambda z: F.log_sigmoid(z), lambda th, z: tf(th).logsigmoid(z), [HUGE]),
+    ("elu", lambda z: F.elu(z), lambda th, z: tf(th).elu(z), [HUGE]),
+    ("silu", lambda z: F.silu(z), lambda th, z: tf(th).silu(z), [HUGE]),
     ("bce_near_0_and_1", lambda p, t: F.binary_cross_entropy(p, t), lambda th, p, t: tf(th).binary_cross_entropy(p, t),
      [np.array([1e-7, 1.0 - 1e-7, 1e-30, 0.3]), np.array([0.0, 1.0, 0.5, 0.2])]),
     ("bce_at_0_and_1", lambda p, t: F.binary_cross_entropy(p, t), lambda th, p, t: tf(th).binary_cross_entropy(p, t),

@@ -1,7 +1,7 @@
 """glassnet: neural-network training you can see through, on NumPy or any Array API library."""
 
 from . import functional, nn, optim
-from .autograd import Tensor, no_grad
+from .autograd import Tensor, concatenate, maximum, minimum, no_grad, stack, where
 from .backend import manual_seed, to_numpy
 from .inspect import GradcheckError, gradcheck
 from .io import load, save
@@ -17,5 +17,6 @@ def __getattr__(name: str) -> object:
         return getattr(estimators, name)
     raise AttributeError(f"module 'glassnet' has no attribute {name!r}")
 
-__all__ = ["GradcheckError", "MLPClassifier", "MLPRegressor", "Tensor", "__version__", "functional", "gradcheck",
-           "load", "manual_seed", "nn", "no_grad", "optim", "save", "to_numpy"]
+__all__ = ["GradcheckError", "MLPClassifier", "MLPRegressor", "Tensor", "__version__", "concatenate", "functional",
+           "gradcheck", "load", "manual_seed", "maximum", "minimum", "nn", "no_grad", "optim", "save", "stack",
+           "to_numpy", "where"]

@@ -1,7 +1,9 @@
 """Tensor: an array plus the record of how it was computed, and reverse-mode backpropagation.
 
-Each operation builds its output and, next to the forward computation, a ``backward`` closure
-that maps the output's gradient to one gradient per input (its vector-Jacobian product).
+Each operation is a primitive of :mod:`glassnet.autograd.ops`, which records the output's parents and,
+beside the forward computation, a ``backward`` closure that maps the output's gradient to one gradient
+per input (its vector-Jacobian product); Tensor's operators and methods are thin wrappers over them, as
+are the functions of several tensors at the end of this module (``gn.where``, ``gn.maximum``, ...).
 ``backward()`` walks the recorded graph in reverse topological order, found iteratively so that
 graphs of any depth work. Only leaves (tensors created by the user) accumulate ``.grad``.
 """
@@ -9,11 +11,11 @@ graphs of any depth work. Only leaves (tensors created by the user) accumulate `
 from __future__ import annotations
 
 import contextlib
-import operator
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from .. import backend
+from . import ops
 
 _grad_enabled = True
 
@@ -32,20 +34,6 @@ def no_grad() -> Iterator[None]:
 def is_grad_enabled() -> bool:
     """True unless inside ``no_grad()``."""
     return _grad_enabled
-
-
-def unbroadcast(grad: Any, shape: tuple) -> Any:
-    """Sum ``grad`` over the axes that broadcasting added or stretched, back to ``shape``."""
-    if grad.shape == shape:
-        return grad
-    xp = backend.namespace(grad)
-    extra = grad.ndim - len(shape)
-    if extra:
-        grad = xp.sum(grad, axis=tuple(range(extra)))
-    stretched = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
-    if stretched:
-        grad = xp.sum(grad, axis=stretched, keepdims=True)
-    return grad
 
 
 class Tensor:
@@ -225,184 +213,201 @@ class Tensor:
                     stack.append((parent, False))
         return order
 
-    # ---- arithmetic -------------------------------------------------------------------------
-    def _lift(self, other: Any) -> Tensor:
-        if isinstance(other, Tensor):
-            return other
-        if isinstance(other, (int, float)):
-            return Tensor(self.xp.asarray(other, dtype=self.data.dtype, device=backend.device(self.data)))
-        return Tensor(backend.asarray(other, like=self.data) if not hasattr(other, "__array_namespace__")
-                      else other)
-
-    def _binary(self, other: Any, name: str, forward: Callable, backward: Callable) -> Tensor:
-        other = self._lift(other)
-        a, b = self.data, other.data
-        try:
-            data = forward(a, b)
-        except ValueError as err:
-            raise ValueError(f"{name}: shapes {tuple(a.shape)} and {tuple(b.shape)} do not broadcast ({err})") from None
-        except TypeError as err:
-            raise TypeError(f"{name}: cannot combine dtypes {a.dtype} and {b.dtype} ({err})") from None
-        sa, sb = tuple(a.shape), tuple(b.shape)
-
-        def _bw(g: Any) -> tuple:
-            ga, gb = backward(g, a, b, data)
-            return (unbroadcast(ga, sa) if ga is not None else None,
-                    unbroadcast(gb, sb) if gb is not None else None)
-
-        return Tensor._make(data, self.xp, (self, other), _bw)
-
+    # ---- operators: thin wrappers over the primitives in ops ---------------------------------
     def __add__(self, other: Any) -> Tensor:
-        return self._binary(other, "add", lambda a, b: a + b, lambda g, a, b, o: (g, g))
+        return ops.add(self, lift(other, self))
 
     __radd__ = __add__
 
     def __sub__(self, other: Any) -> Tensor:
-        return self._binary(other, "sub", lambda a, b: a - b, lambda g, a, b, o: (g, -g))
+        return ops.sub(self, lift(other, self))
 
     def __rsub__(self, other: Any) -> Tensor:
-        return self._lift(other) - self
+        return ops.sub(lift(other, self), self)
 
     def __mul__(self, other: Any) -> Tensor:
-        return self._binary(other, "mul", lambda a, b: a * b, lambda g, a, b, o: (g * b, g * a))
+        return ops.mul(self, lift(other, self))
 
     __rmul__ = __mul__
 
     def __truediv__(self, other: Any) -> Tensor:
-        return self._binary(other, "div", lambda a, b: a / b, lambda g, a, b, o: (g / b, -g * o / b))
+        return ops.div(self, lift(other, self))
 
     def __rtruediv__(self, other: Any) -> Tensor:
-        return self._lift(other) / self
+        return ops.div(lift(other, self), self)
 
-    def __pow__(self, exponent: float) -> Tensor:
-        if isinstance(exponent, Tensor):
-            raise TypeError("tensor ** tensor is not supported; use (b * a.log()).exp()")
-        x = self.data
-        data = x ** exponent
-        return Tensor._make(data, self.xp, (self,), lambda g: (g * exponent * x ** (exponent - 1),))
+    def __pow__(self, exponent: Any) -> Tensor:
+        if isinstance(exponent, (int, float)):
+            return ops.pow_scalar(self, exponent)
+        return ops.pow(self, lift(exponent, self))
+
+    def __rpow__(self, base: Any) -> Tensor:
+        return ops.pow(lift(base, self), self)
 
     def __neg__(self) -> Tensor:
-        return Tensor._make(-self.data, self.xp, (self,), lambda g: (-g,))
+        return ops.neg(self)
 
     def __matmul__(self, other: Any) -> Tensor:
-        other = self._lift(other)
-        a, b = self.data, other.data
-        if a.ndim < 1 or not 1 <= b.ndim <= 2 or a.shape[-1] != b.shape[0]:
-            raise ValueError(f"matmul: shapes {tuple(a.shape)} and {tuple(b.shape)} are not aligned "
-                             "(the last dimension of the left must equal the first of the right, "
-                             "and the right must be 1-D or 2-D)")
-        xp = self.xp
-
-        def _bw(g: Any) -> tuple:
-            if b.ndim == 1:  # (..., k) @ (k,) -> (...)
-                return g[..., None] * b, xp.tensordot(g, a, axes=g.ndim)
-            if a.ndim == 1:  # (k,) @ (k, m) -> (m,)
-                return b @ g, a[:, None] * g[None, :]
-            a2 = xp.reshape(a, (-1, a.shape[-1]))
-            g2 = xp.reshape(g, (-1, g.shape[-1]))
-            return g @ b.T, a2.T @ g2
-
-        return Tensor._make(a @ b, xp, (self, other), _bw)
+        return ops.matmul(self, lift(other, self))
 
     def __rmatmul__(self, other: Any) -> Tensor:
-        return self._lift(other) @ self
+        return ops.matmul(lift(other, self), self)
 
-    # ---- reductions and shape ---------------------------------------------------------------
+    def __abs__(self) -> Tensor:
+        return ops.abs(self)
+
+    # ---- reductions ---------------------------------------------------------------------------
     def sum(self, axis: int | tuple | None = None, keepdims: bool = False) -> Tensor:
-        xp, shape = self.xp, self.shape
-        data = xp.sum(self.data, axis=axis, keepdims=keepdims)
-
-        def _bw(g: Any) -> tuple:
-            if not keepdims and axis is not None:
-                g = xp.reshape(g, _kept_shape(shape, axis))
-            return (xp.broadcast_to(g, shape),)
-
-        return Tensor._make(data, xp, (self,), _bw)
+        """Sum over ``axis`` (all axes when None)."""
+        return ops.sum(self, axis, keepdims)
 
     def mean(self, axis: int | tuple | None = None, keepdims: bool = False) -> Tensor:
-        shape = self.shape
-        axes = range(len(shape)) if axis is None else (axis,) if isinstance(axis, int) else axis
+        """Mean over ``axis`` (all axes when None)."""
         count = 1
-        for a in axes:
-            count *= shape[a]
+        for a in (range(self.ndim) if axis is None else (axis,) if isinstance(axis, int) else axis):
+            count *= self.data.shape[a]
         return self.sum(axis=axis, keepdims=keepdims) * (1.0 / count)
 
+    def max(self, axis: int | tuple | None = None, keepdims: bool = False) -> Tensor:
+        """Largest element over ``axis``; elements that tie share the gradient evenly (as torch.amax)."""
+        return ops.max(self, axis, keepdims)
+
+    def min(self, axis: int | tuple | None = None, keepdims: bool = False) -> Tensor:
+        """Smallest element over ``axis``; elements that tie share the gradient evenly (as torch.amin)."""
+        return ops.min(self, axis, keepdims)
+
+    def argmax(self, axis: int | None = None, keepdims: bool = False) -> Any:
+        """Index of the largest element (over the flattened tensor when ``axis`` is None): an integer array of
+        the data's namespace, outside the graph; ties go to the first."""
+        return self.xp.argmax(self.data, axis=axis, keepdims=keepdims)
+
+    def argmin(self, axis: int | None = None, keepdims: bool = False) -> Any:
+        """Index of the smallest element, as :meth:`argmax`."""
+        return self.xp.argmin(self.data, axis=axis, keepdims=keepdims)
+
+    def logsumexp(self, axis: int | tuple | None = None, keepdims: bool = False) -> Tensor:
+        """log(sum(exp(x))) over ``axis``, stable for any magnitude."""
+        return ops.logsumexp(self, axis, keepdims)
+
+    def var(self, axis: int | tuple | None = None, correction: float = 0.0, keepdims: bool = False) -> Tensor:
+        """Variance over ``axis``, dividing by n - correction (the Array API's default 0; PyTorch's is 1)."""
+        return ops.var(self, axis, correction, keepdims)
+
+    def std(self, axis: int | tuple | None = None, correction: float = 0.0, keepdims: bool = False) -> Tensor:
+        """Standard deviation: the square root of :meth:`var`."""
+        return ops.sqrt(ops.var(self, axis, correction, keepdims))
+
+    # ---- shape and indexing -------------------------------------------------------------------
     def reshape(self, *shape: Any) -> Tensor:
+        """The same elements in a new shape, given as a tuple or as separate sizes."""
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = tuple(shape[0])
-        xp, old = self.xp, self.shape
-        try:
-            data = xp.reshape(self.data, shape)
-        except ValueError:
-            raise ValueError(f"cannot reshape a tensor of shape {old} to {shape}") from None
-        return Tensor._make(data, xp, (self,), lambda g: (xp.reshape(g, old),))
+        return ops.reshape(self, shape)
 
     @property
     def T(self) -> Tensor:  # noqa: N802 (NumPy's name)
-        xp = self.xp
-        axes = tuple(reversed(range(self.ndim)))
-        return Tensor._make(xp.permute_dims(self.data, axes), xp, (self,), lambda g: (xp.permute_dims(g, axes),))
+        """The axes in reverse order."""
+        return ops.permute_dims(self, tuple(reversed(range(self.ndim))))
 
     def __getitem__(self, index: Any) -> Tensor:
         """Basic slicing, or row selection with an integer array (a gather along axis 0)."""
-        xp, shape, dtype = self.xp, self.shape, self.data.dtype
-        if isinstance(index, Tensor):
-            index = index.data
-        if hasattr(index, "dtype") and not index.shape:
-            index = operator.index(index)  # a NumPy integer or 0-d integer array: one plain position
-        if isinstance(index, list) or hasattr(index, "dtype"):
-            rows = xp.asarray(index)  # lists and other namespaces' index arrays into xp
-            if not xp.isdtype(rows.dtype, "integral"):
-                raise TypeError(f"row index must be integers, got dtype {rows.dtype}")
-            data = xp.take(self.data, rows, axis=0)
-            return Tensor._make(data, xp, (self,), lambda g: (backend.scatter_add_rows(shape[0], rows, g, xp),))
-        # The standard wants every axis indexed: a trailing ``...`` gives NumPy's meaning of a[1]
-        index = index if isinstance(index, tuple) else (index,)
-        if not any(k is Ellipsis for k in index):
-            index = (*index, Ellipsis)
-        data = self.data[index]
+        return ops.getitem(self, index.data if isinstance(index, Tensor) else index)
 
-        def _bw(g: Any) -> tuple:
-            full = xp.zeros(shape, dtype=dtype, device=backend.device(g))
-            full[index] = g
-            return (full,)
-
-        return Tensor._make(data, xp, (self,), _bw)
-
-    # ---- elementwise functions --------------------------------------------------------------
+    # ---- elementwise functions ----------------------------------------------------------------
     def exp(self) -> Tensor:
-        out = self.xp.exp(self.data)
-        return Tensor._make(out, self.xp, (self,), lambda g: (g * out,))
+        """e ** x."""
+        return ops.exp(self)
 
     def log(self) -> Tensor:
-        x = self.data
-        return Tensor._make(self.xp.log(x), self.xp, (self,), lambda g: (g / x,))
+        """Natural logarithm."""
+        return ops.log(self)
 
     def abs(self) -> Tensor:
-        x, xp = self.data, self.xp
-        return Tensor._make(xp.abs(x), xp, (self,), lambda g: (g * xp.sign(x),))
+        """|x|; the gradient at 0 is 0."""
+        return ops.abs(self)
+
+    def sqrt(self) -> Tensor:
+        """Square root."""
+        return ops.sqrt(self)
+
+    def square(self) -> Tensor:
+        """x * x."""
+        return ops.square(self)
+
+    def clip(self, min: float | None = None, max: float | None = None) -> Tensor:
+        """x limited to [min, max]; the gradient passes where min <= x <= max, boundaries included."""
+        return ops.clip(self, min, max)
+
+    clamp = clip  # PyTorch's name
 
     def tanh(self) -> Tensor:
-        out = self.xp.tanh(self.data)
-        return Tensor._make(out, self.xp, (self,), lambda g: (g * (1.0 - out * out),))
+        """Hyperbolic tangent."""
+        return ops.tanh(self)
 
     def sigmoid(self) -> Tensor:
-        from ..functional import sigmoid
-
-        return sigmoid(self)
+        """1 / (1 + exp(-x)), computed without overflow."""
+        return ops.sigmoid(self)
 
     def relu(self) -> Tensor:
-        from ..functional import relu
-
-        return relu(self)
-
-
-def _kept_shape(shape: tuple, axis: int | tuple) -> tuple:
-    axes = (axis,) if isinstance(axis, int) else axis
-    axes = {a % len(shape) for a in axes}
-    return tuple(1 if i in axes else n for i, n in enumerate(shape))
+        """max(x, 0)."""
+        return ops.relu(self)
 
 
 def as_tensor(x: Any) -> Tensor:
     """``x`` if it is a Tensor, else a constant Tensor around it."""
     return x if isinstance(x, Tensor) else Tensor(x)
+
+
+def lift(value: Any, like: Tensor) -> Tensor:
+    """``value`` as a Tensor: itself if it is one, else a constant in ``like``'s namespace (and dtype, for
+    Python numbers and lists)."""
+    if isinstance(value, Tensor):
+        return value
+    if isinstance(value, (int, float)):
+        return Tensor(like.xp.asarray(value, dtype=like.data.dtype, device=backend.device(like.data)))
+    return Tensor(value if hasattr(value, "__array_namespace__") else backend.asarray(value, like=like.data))
+
+
+# ---- functions of several tensors (glassnet's top level: gn.where, gn.maximum, ...) ----------------
+def _lift_all(values: Sequence[Any]) -> list[Tensor]:
+    """Tensors for ``values``: constants take the namespace and dtype of the first Tensor among them."""
+    like = next((v for v in values if isinstance(v, Tensor)), None)
+    if like is None:
+        like = Tensor(values[0])
+    return [lift(v, like) for v in values]
+
+
+def maximum(a: Any, b: Any) -> Tensor:
+    """Elementwise maximum of two tensors (or a tensor and a number); ties split the gradient evenly."""
+    return ops.maximum(*_lift_all((a, b)))
+
+
+def minimum(a: Any, b: Any) -> Tensor:
+    """Elementwise minimum of two tensors (or a tensor and a number); ties split the gradient evenly."""
+    return ops.minimum(*_lift_all((a, b)))
+
+
+def where(condition: Any, a: Any, b: Any) -> Tensor:
+    """``a`` where the boolean ``condition`` holds, else ``b`` (all three broadcast); each side gets the
+    gradient where it was chosen."""
+    a, b = _lift_all((a, b))
+    cond = condition.data if isinstance(condition, Tensor) else condition
+    if type(cond) is not type(a.data):  # lists and other namespaces' arrays into the tensors' namespace
+        cond = a.xp.asarray(cond, device=backend.device(a.data))
+    if not a.xp.isdtype(cond.dtype, "bool"):
+        raise TypeError(f"where: condition must be a boolean array (e.g. x.data > 0), got dtype {cond.dtype}")
+    return ops.where(cond, a, b)
+
+
+def concatenate(tensors: Sequence[Any], axis: int = 0) -> Tensor:
+    """Join tensors along an existing axis; the gradient is split back into each one's slice."""
+    if not tensors:
+        raise ValueError("concatenate: needs at least one tensor")
+    return ops.concatenate(_lift_all(tensors), axis)
+
+
+def stack(tensors: Sequence[Any], axis: int = 0) -> Tensor:
+    """Join same-shaped tensors along a new axis; the gradient is split back into each one's slice."""
+    if not tensors:
+        raise ValueError("stack: needs at least one tensor")
+    return ops.stack(_lift_all(tensors), axis)
