@@ -403,6 +403,7 @@ def test_inconsistent_estimator_files_are_refused(tmp_path, edit, message):
 @pytest.mark.parametrize("make", [
     lambda: nn.Sequential(nn.Linear(4, 6, rng=0), nn.GELU(), nn.Linear(6, 5, rng=1), nn.GELU("tanh"),
                           nn.Linear(5, 2, rng=2), nn.LeakyReLU(0.1)),
+    lambda: nn.Sequential(nn.Linear(4, 3, rng=0), nn.ELU(0.7), nn.Linear(3, 3, rng=1), nn.SiLU()),
     lambda: gn.MLPClassifier(hidden_layer_sizes=(5,), activation="tanh", max_iter=5, random_state=0)
     .fit(*_iris_like()),
     lambda: gn.MLPClassifier(hidden_layer_sizes=(5,), max_iter=5, random_state=0)

@@ -53,7 +53,7 @@ def _trained_model():
 
 
 BUILT_IN = [nn.Linear(3, 2, bias=False, init="he", dtype="float64", rng=0), nn.ReLU(), nn.LeakyReLU(0.3),
-            nn.Sigmoid(), nn.Tanh(), nn.GELU("tanh"), nn.Identity(), nn.Dropout(0.25),
+            nn.Sigmoid(), nn.Tanh(), nn.GELU("tanh"), nn.ELU(0.5), nn.SiLU(), nn.Identity(), nn.Dropout(0.25),
             nn.Sequential(nn.Linear(2, 2, rng=0), nn.ReLU()), nn.MLP([3, 5, 2], "tanh", 0.1, rng=0)]
 
 
@@ -68,8 +68,8 @@ def test_every_built_in_layer_is_rebuilt_from_its_spec(layer):
 
 
 def test_every_built_in_layer_is_registered_under_its_class_name():
-    assert {"Linear", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "GELU", "Identity", "Dropout", "Sequential",
-            "MLP"} <= set(nn.registered())
+    assert {"Linear", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "GELU", "ELU", "SiLU", "Identity", "Dropout",
+            "Sequential", "MLP"} <= set(nn.registered())
     assert all(nn.layer_name(cls) == name for name, cls in nn.registered().items())
 
 

@@ -254,7 +254,7 @@ def test_activation_modules_match_functional(xp, name) -> None:
     x = to_xp(xp, np.linspace(-3, 3, 12).reshape(3, 4))
     module = nn.ACTIVATIONS[name]()
     fn = {"relu": F.relu, "leaky_relu": F.leaky_relu, "sigmoid": F.sigmoid, "logistic": F.sigmoid,
-          "tanh": F.tanh, "gelu": F.gelu, "identity": F.identity}[name]
+          "tanh": F.tanh, "gelu": F.gelu, "elu": F.elu, "silu": F.silu, "identity": F.identity}[name]
     np.testing.assert_array_equal(npy(module(x)), npy(fn(x)))
 
 

@@ -136,6 +136,37 @@ class GELU(Module):
         return f"approximate={self.approximate!r}"
 
 
+@register("ELU")
+class ELU(Module):
+    """x for x > 0, alpha * (exp(x) - 1) otherwise."""
+
+    def __init__(self, alpha: float = 1.0) -> None:
+        self.alpha = float(alpha)
+
+    def forward(self, x: Any) -> Tensor:
+        return F.elu(x, self.alpha)
+
+    def config(self) -> dict[str, Any]:
+        return {"alpha": self.alpha}
+
+    def to_onnx(self, graph: Any, x: str) -> str:
+        return graph.op("Elu", [x], alpha=self.alpha)
+
+    def extra_repr(self) -> str:
+        return f"alpha={self.alpha}"
+
+
+@register("SiLU")
+class SiLU(Module):
+    """x * sigmoid(x) (also called swish)."""
+
+    def forward(self, x: Any) -> Tensor:
+        return F.silu(x)
+
+    def to_onnx(self, graph: Any, x: str) -> str:
+        return graph.op("Mul", [x, graph.op("Sigmoid", [x])])
+
+
 @register("Identity")
 class Identity(Module):
     def forward(self, x: Any) -> Tensor:
@@ -207,5 +238,5 @@ class Sequential(Module):
 
 ACTIVATIONS: dict[str, type[Module]] = {
     "relu": ReLU, "leaky_relu": LeakyReLU, "sigmoid": Sigmoid, "logistic": Sigmoid,
-    "tanh": Tanh, "gelu": GELU, "identity": Identity,
+    "tanh": Tanh, "gelu": GELU, "elu": ELU, "silu": SiLU, "identity": Identity,
 }
