@@ -40,6 +40,14 @@ def _classes(xp):
     return xp.asarray(np.array([1, 0, 3, 3, 2]))
 
 
+def _absent(xp):
+    return xp.asarray(np.array([1, 0, 1, 3, 0]))  # class 2 is absent from the batch
+
+
+def _weights(xp):
+    return xp.asarray(np.array([0.5, 2.0, 1.5, 0.3]))
+
+
 CASES = [
     # arithmetic, with broadcasting
     ("add", lambda xp, a, b: a + b, [U(3, 4), U(3, 4)]),
@@ -119,6 +127,15 @@ CASES = [
     ("cross_entropy_int", lambda xp, z: F.cross_entropy(z, _classes(xp)), [U(5, 4)]),
     ("cross_entropy_list", lambda xp, z: F.cross_entropy(z, [1, 0, 3, 3, 2]), [U(5, 4)]),
     ("cross_entropy_probs", lambda xp, z, p: F.cross_entropy(z, p), [U(5, 4), P(5, 4)]),
+    ("cross_entropy_weight", lambda xp, z: F.cross_entropy(z, _classes(xp), weight=_weights(xp)), [U(5, 4)]),
+    ("cross_entropy_weight_absent_class", lambda xp, z: F.cross_entropy(z, _absent(xp), weight=_weights(xp)),
+     [U(5, 4)]),
+    ("cross_entropy_probs_weight", lambda xp, z, p: F.cross_entropy(z, p, weight=_weights(xp)), [U(5, 4), P(5, 4)]),
+    ("cross_entropy_smoothing", lambda xp, z: F.cross_entropy(z, _classes(xp), label_smoothing=0.2), [U(5, 4)]),
+    ("cross_entropy_smoothing_weight",
+     lambda xp, z: F.cross_entropy(z, _absent(xp), weight=_weights(xp), label_smoothing=0.3), [U(5, 4)]),
+    ("cross_entropy_probs_smoothing_weight",
+     lambda xp, z, p: F.cross_entropy(z, p, weight=_weights(xp), label_smoothing=0.25), [U(5, 4), P(5, 4)]),
     ("binary_cross_entropy", lambda xp, p, t: F.binary_cross_entropy(p, t), [P(4, 3), P(4, 3)]),
     ("bce_with_logits", lambda xp, z, t: F.binary_cross_entropy_with_logits(z, t), [U(4, 3) * 3.0, P(4, 3)]),
     # powers with a tensor exponent (positive base; a negative base with whole exponents: the base's gradient)

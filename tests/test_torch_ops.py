@@ -24,6 +24,8 @@ def torch():
 
 _rng = np.random.default_rng(7)
 Y = np.array([1, 0, 3, 3, 2])
+Y_ABSENT = np.array([1, 0, 1, 3, 0])  # class 2 is absent from the batch
+W = np.array([0.5, 2.0, 1.5, 0.3])  # class weights
 ROWS = np.array([2, 0, 2, 1])
 COND = np.array([[True], [False], [True]])
 
@@ -157,6 +159,34 @@ CASES = [
      [TIES]),
     ("maximum_ties", lambda xp, a, b: gn.maximum(a, b), lambda th, a, b: th.maximum(a, b),
      [np.array([1.0, 2.0, 2.0]), np.array([2.0, 2.0, 1.0])]),
+    # class weights and label smoothing; glassnet casts float64 weights to the logits' dtype, torch needs them cast
+    ("cross_entropy_weight", lambda xp, z: F.cross_entropy(z, xp.asarray(Y), weight=xp.asarray(W)),
+     lambda th, z: tf(th).cross_entropy(z, th.as_tensor(Y), weight=th.as_tensor(W, dtype=z.dtype)),
+     [U(5, 4, scale=5.0)]),
+    ("cross_entropy_weight_absent_class", lambda xp, z: F.cross_entropy(z, Y_ABSENT.tolist(), weight=W.tolist()),
+     lambda th, z: tf(th).cross_entropy(z, th.as_tensor(Y_ABSENT), weight=th.as_tensor(W, dtype=z.dtype)),
+     [U(5, 4, scale=5.0)]),
+    ("cross_entropy_probs_weight", lambda xp, z, p: F.cross_entropy(z, p, weight=xp.asarray(W)),
+     lambda th, z, p: tf(th).cross_entropy(z, p, weight=th.as_tensor(W, dtype=z.dtype)),
+     [U(5, 4, scale=5.0), P(5, 4)]),
+    ("cross_entropy_smoothing", lambda xp, z: F.cross_entropy(z, xp.asarray(Y), label_smoothing=0.2),
+     lambda th, z: tf(th).cross_entropy(z, th.as_tensor(Y), label_smoothing=0.2), [U(5, 4, scale=5.0)]),
+    ("cross_entropy_smoothing_weight",
+     lambda xp, z: F.cross_entropy(z, xp.asarray(Y), weight=xp.asarray(W), label_smoothing=0.3),
+     lambda th, z: tf(th).cross_entropy(z, th.as_tensor(Y), weight=th.as_tensor(W, dtype=z.dtype),
+                                        label_smoothing=0.3), [U(5, 4, scale=5.0)]),
+    ("cross_entropy_smoothing_weight_absent_class",
+     lambda xp, z: F.cross_entropy(z, xp.asarray(Y_ABSENT), weight=xp.asarray(W), label_smoothing=0.3),
+     lambda th, z: tf(th).cross_entropy(z, th.as_tensor(Y_ABSENT), weight=th.as_tensor(W, dtype=z.dtype),
+                                        label_smoothing=0.3), [U(5, 4, scale=5.0)]),
+    ("cross_entropy_full_smoothing", lambda xp, z: F.cross_entropy(z, xp.asarray(Y), label_smoothing=1.0),
+     lambda th, z: tf(th).cross_entropy(z, th.as_tensor(Y), label_smoothing=1.0), [U(5, 4, scale=5.0)]),
+    ("cross_entropy_probs_smoothing", lambda xp, z, p: F.cross_entropy(z, p, label_smoothing=0.2),
+     lambda th, z, p: tf(th).cross_entropy(z, p, label_smoothing=0.2), [U(5, 4, scale=5.0), P(5, 4)]),
+    ("cross_entropy_probs_smoothing_weight",
+     lambda xp, z, p: F.cross_entropy(z, p, weight=xp.asarray(W), label_smoothing=0.25),
+     lambda th, z, p: tf(th).cross_entropy(z, p, weight=th.as_tensor(W, dtype=z.dtype), label_smoothing=0.25),
+     [U(5, 4, scale=5.0), P(5, 4)]),
     ("minimum_ties", lambda xp, a, b: gn.minimum(a, b), lambda th, a, b: th.minimum(a, b),
      [np.array([1.0, 2.0, 2.0]), np.array([2.0, 2.0, 1.0])]),
     # powers where the exponent's gradient needs a convention: 0 ** b with b >= 0, and a ** 0
@@ -312,6 +342,55 @@ def test_cross_entropy_shape_errors(xp) -> None:
         F.cross_entropy(z, to_xp(xp, np.ones((3, 2))))
     with pytest.raises(ValueError, match=r"\(N, C\)"):
         F.cross_entropy(gn.Tensor(to_xp(xp, np.zeros(4))), xp.asarray(np.array([0])))
+
+
+def test_cross_entropy_bad_weight(xp) -> None:
+    z = gn.Tensor(to_xp(xp, np.zeros((3, 4))))
+    for target in ([0, 1, 2], to_xp(xp, np.full((3, 4), 0.25))):
+        with pytest.raises(ValueError, match=r"weight.*one entry per class.*\(4,\).*\(3,\)"):
+            F.cross_entropy(z, target, weight=to_xp(xp, [1.0, 1.0, 1.0]))
+        with pytest.raises(ValueError, match=r"weight.*\(4,\).*\(1, 4\)"):
+            F.cross_entropy(z, target, weight=to_xp(xp, np.ones((1, 4))))
+        with pytest.raises(ValueError, match="class weights must be non-negative"):
+            F.cross_entropy(z, target, weight=to_xp(xp, [1.0, -0.5, 1.0, 1.0]))
+        with pytest.raises(ValueError, match="class weights must be non-negative"):
+            F.cross_entropy(z, target, weight=[1.0, float("nan"), 1.0, 1.0])
+
+
+@pytest.mark.parametrize("smoothing", [-0.1, 1.5, float("nan"), None])
+def test_cross_entropy_bad_label_smoothing(xp, smoothing) -> None:
+    z = gn.Tensor(to_xp(xp, np.zeros((3, 4))))
+    with pytest.raises(ValueError, match=r"label_smoothing must be a number in \[0, 1\]"):
+        F.cross_entropy(z, [0, 1, 2], label_smoothing=smoothing)
+
+
+def test_cross_entropy_options_keep_target_checks(xp) -> None:
+    z = gn.Tensor(to_xp(xp, np.zeros((3, 4))))
+    with pytest.raises(ValueError, match=r"3 rows.*2 targets"):
+        F.cross_entropy(z, xp.asarray(np.array([0, 1])), label_smoothing=0.1)
+    with pytest.raises(ValueError, match=r"\[0, 3\].*4 classes"):
+        F.cross_entropy(z, xp.asarray(np.array([0, 1, 4])), weight=to_xp(xp, np.ones(4)))
+    with pytest.raises(ValueError, match=r"\(3, 4\).*\(3, 2\)"):
+        F.cross_entropy(z, to_xp(xp, np.ones((3, 2))), label_smoothing=0.1)
+
+
+@pytest.mark.parametrize("target", [np.array([1, 0, 3, 3, 2]), np.full((5, 4), 0.25)])
+def test_cross_entropy_unit_weights_equal_the_plain_loss(xp, target) -> None:
+    z = to_xp(xp, _rng.normal(size=(5, 4)))
+    plain = gn.Tensor(z, requires_grad=True)
+    weighted = gn.Tensor(z, requires_grad=True)
+    F.cross_entropy(plain, to_xp(xp, target)).backward()
+    loss = F.cross_entropy(weighted, to_xp(xp, target), weight=to_xp(xp, np.full(4, 1.0)), label_smoothing=0.0)
+    loss.backward()
+    np.testing.assert_allclose(npy(loss), npy(F.cross_entropy(z, to_xp(xp, target))), rtol=1e-14)
+    np.testing.assert_allclose(npy(weighted.grad), npy(plain.grad), rtol=1e-12, atol=1e-15)
+
+
+def test_cross_entropy_weight_is_a_constant(xp) -> None:
+    z = gn.Tensor(to_xp(xp, _rng.normal(size=(3, 4))), requires_grad=True)
+    w = gn.Tensor(to_xp(xp, [1.0, 2.0, 0.5, 1.0]), requires_grad=True)
+    F.cross_entropy(z, to_xp(xp, np.full((3, 4), 0.25)), weight=w, label_smoothing=0.1).backward()
+    assert z.grad is not None and w.grad is None
 
 
 def test_cross_entropy_accepts_nested_list_probabilities() -> None:

@@ -650,10 +650,11 @@ def softmax_cross_entropy(logits: Tensor, target: Any) -> Tensor:
     return logits._make(out, xp, (logits,), vjp)
 
 
-def soft_cross_entropy(logits: Tensor, probs: Tensor) -> Tensor:
-    """Mean softmax cross-entropy of (N, C) logits against (N, C) class probabilities."""
+def soft_cross_entropy(logits: Tensor, probs: Tensor, total: Any = None) -> Tensor:
+    """Softmax cross-entropy of (N, C) logits against (N, C) class probabilities (or any non-negative
+    per-class weights), summed and divided by ``total``: N when None, the mean over rows."""
     xp, z, p = logits.xp, logits.data, probs.data
-    n = z.shape[0]
+    n = z.shape[0] if total is None else total
     logp = _log_softmax(z, xp, axis=1)
     out = -xp.sum(p * logp) / n
 
