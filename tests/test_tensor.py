@@ -321,3 +321,68 @@ def test_one_tensor_in_several_inputs_of_a_primitive(xp) -> None:
     (out + gn.where(cond, a, a).sum() + (a ** a).sum()).backward()
     x = np.array([1.0, 0.5, 3.0])
     np.testing.assert_allclose(npy(a.grad), 3.0 + 2.0 + 1.0 + 1.0 + x ** x * (1.0 + np.log(x)))
+
+
+# ---- PyTorch's spellings: dim= beside axis=, keepdim= beside keepdims= ------------------------------
+REDUCTIONS = ["sum", "mean", "max", "min", "logsumexp", "var", "std", "argmax", "argmin"]
+DIFFERENTIABLE = REDUCTIONS[:-2]
+
+
+AXES = [(1, False), (-1, True), (None, False), (None, True), ((0, 2), True)]
+
+
+@pytest.mark.parametrize(("method", "axis", "keep"), [(m, a, k) for m in REDUCTIONS for a, k in AXES
+                                                      if not (m.startswith("arg") and isinstance(a, tuple))])
+def test_reductions_take_dim_and_keepdim(xp, method, axis, keep) -> None:
+    values = np.random.default_rng(3).normal(size=(2, 3, 4))
+    spellings = [{"axis": axis, "keepdims": keep}, {"dim": axis, "keepdim": keep},
+                 {"dim": axis, "keepdims": keep}, {"axis": axis, "keepdim": keep}]
+    results, grads = [], []
+    for kwargs in spellings:
+        x = leaf(xp, values)
+        out = getattr(x, method)(**kwargs)
+        if method in DIFFERENTIABLE:
+            (out * out).sum().backward()
+            grads.append(npy(x.grad))
+        results.append(npy(out))
+    assert results[0].shape == np.sum(values, axis=axis, keepdims=keep).shape
+    for got in results[1:]:
+        np.testing.assert_array_equal(got, results[0])
+    for got in grads[1:]:
+        np.testing.assert_array_equal(got, grads[0])
+
+
+@pytest.mark.parametrize("method", REDUCTIONS)
+def test_reductions_refuse_both_spellings_at_once(xp, method) -> None:
+    x = leaf(xp, np.ones((2, 3)))
+    with pytest.raises(TypeError, match=rf"{method}: got both axis=0 and dim=1; give one"):
+        getattr(x, method)(axis=0, dim=1)
+    with pytest.raises(TypeError, match=rf"{method}: got both keepdims and keepdim; give one"):
+        getattr(x, method)(axis=0, keepdims=True, keepdim=True)
+
+
+@pytest.mark.parametrize("join", ["concatenate", "stack"])
+def test_joins_take_dim(xp, join) -> None:
+    a, b = np.arange(6.0).reshape(2, 3), -np.arange(6.0).reshape(2, 3)
+    for axis in (0, 1, -1):
+        want = getattr(gn, join)([leaf(xp, a), leaf(xp, b)], axis=axis)
+        got = getattr(gn, join)([leaf(xp, a), leaf(xp, b)], dim=axis)
+        np.testing.assert_array_equal(npy(got), npy(want))
+    with pytest.raises(TypeError, match=rf"{join}: got both axis=1 and dim=1"):
+        getattr(gn, join)([leaf(xp, a), leaf(xp, b)], axis=1, dim=1)
+
+
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+def test_softmax_takes_dim(xp, name) -> None:
+    import glassnet.functional as F
+
+    values = np.random.default_rng(4).normal(size=(3, 4))
+    for axis in (0, 1, -1):
+        x, y = leaf(xp, values), leaf(xp, values)
+        got, want = getattr(F, name)(x, dim=axis), getattr(F, name)(y, axis=axis)
+        np.testing.assert_array_equal(npy(got), npy(want))
+        (got * got).sum().backward()
+        (want * want).sum().backward()
+        np.testing.assert_array_equal(npy(x.grad), npy(y.grad))
+    with pytest.raises(TypeError, match=rf"{name}: got both axis=0 and dim=0"):
+        getattr(F, name)(leaf(xp, values), 0, dim=0)

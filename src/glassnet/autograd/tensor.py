@@ -36,6 +36,28 @@ def is_grad_enabled() -> bool:
     return _grad_enabled
 
 
+# ---- PyTorch's spellings: dim for axis, keepdim for keepdims -----------------------------------
+def axis_alias(name: str, axis: Any, dim: Any, default: Any = None) -> Any:
+    """``axis``, or ``dim`` (PyTorch's name for it) when that is given; both at once is an error.
+
+    A spelling counts as given when it differs from its default (``default`` for axis, None for dim).
+    """
+    if dim is None:
+        return axis
+    if axis != default:
+        raise TypeError(f"{name}: got both axis={axis!r} and dim={dim!r}; give one (dim is PyTorch's name for axis)")
+    return dim
+
+
+def keepdims_alias(name: str, keepdims: bool, keepdim: bool | None) -> bool:
+    """``keepdims``, or ``keepdim`` (PyTorch's name for it) when that is given; both at once is an error."""
+    if keepdim is None:
+        return keepdims
+    if keepdims:
+        raise TypeError(f"{name}: got both keepdims and keepdim; give one (keepdim is PyTorch's name for keepdims)")
+    return keepdim
+
+
 class Tensor:
     """An array that remembers the operations that produced it, so gradients can flow back.
 
@@ -256,45 +278,74 @@ class Tensor:
     def __abs__(self) -> Tensor:
         return ops.abs(self)
 
-    # ---- reductions ---------------------------------------------------------------------------
-    def sum(self, axis: int | tuple | None = None, keepdims: bool = False) -> Tensor:
+    # ---- reductions: each also takes PyTorch's spellings, dim= for axis= and keepdim= for keepdims= ----
+    def sum(self, axis: int | tuple | None = None, keepdims: bool = False, *,
+            dim: int | tuple | None = None, keepdim: bool | None = None) -> Tensor:
         """Sum over ``axis`` (all axes when None)."""
+        if dim is not None or keepdim is not None:
+            axis, keepdims = axis_alias("sum", axis, dim), keepdims_alias("sum", keepdims, keepdim)
         return ops.sum(self, axis, keepdims)
 
-    def mean(self, axis: int | tuple | None = None, keepdims: bool = False) -> Tensor:
+    def mean(self, axis: int | tuple | None = None, keepdims: bool = False, *,
+             dim: int | tuple | None = None, keepdim: bool | None = None) -> Tensor:
         """Mean over ``axis`` (all axes when None)."""
+        if dim is not None or keepdim is not None:
+            axis, keepdims = axis_alias("mean", axis, dim), keepdims_alias("mean", keepdims, keepdim)
         count = 1
         for a in (range(self.ndim) if axis is None else (axis,) if isinstance(axis, int) else axis):
             count *= self.data.shape[a]
         return self.sum(axis=axis, keepdims=keepdims) * (1.0 / count)
 
-    def max(self, axis: int | tuple | None = None, keepdims: bool = False) -> Tensor:
-        """Largest element over ``axis``; elements that tie share the gradient evenly (as torch.amax)."""
+    def max(self, axis: int | tuple | None = None, keepdims: bool = False, *,
+            dim: int | tuple | None = None, keepdim: bool | None = None) -> Tensor:
+        """Largest element over ``axis``; elements that tie share the gradient evenly. The values only, as
+        torch.amax (not the (values, indices) pair of PyTorch's max with a dim: see :meth:`argmax`)."""
+        if dim is not None or keepdim is not None:
+            axis, keepdims = axis_alias("max", axis, dim), keepdims_alias("max", keepdims, keepdim)
         return ops.max(self, axis, keepdims)
 
-    def min(self, axis: int | tuple | None = None, keepdims: bool = False) -> Tensor:
-        """Smallest element over ``axis``; elements that tie share the gradient evenly (as torch.amin)."""
+    def min(self, axis: int | tuple | None = None, keepdims: bool = False, *,
+            dim: int | tuple | None = None, keepdim: bool | None = None) -> Tensor:
+        """Smallest element over ``axis``; elements that tie share the gradient evenly. The values only, as
+        torch.amin (see :meth:`argmin` for the indices)."""
+        if dim is not None or keepdim is not None:
+            axis, keepdims = axis_alias("min", axis, dim), keepdims_alias("min", keepdims, keepdim)
         return ops.min(self, axis, keepdims)
 
-    def argmax(self, axis: int | None = None, keepdims: bool = False) -> Any:
+    def argmax(self, axis: int | None = None, keepdims: bool = False, *,
+               dim: int | None = None, keepdim: bool | None = None) -> Any:
         """Index of the largest element (over the flattened tensor when ``axis`` is None): an integer array of
         the data's namespace, outside the graph; ties go to the first."""
+        if dim is not None or keepdim is not None:
+            axis, keepdims = axis_alias("argmax", axis, dim), keepdims_alias("argmax", keepdims, keepdim)
         return self.xp.argmax(self.data, axis=axis, keepdims=keepdims)
 
-    def argmin(self, axis: int | None = None, keepdims: bool = False) -> Any:
+    def argmin(self, axis: int | None = None, keepdims: bool = False, *,
+               dim: int | None = None, keepdim: bool | None = None) -> Any:
         """Index of the smallest element, as :meth:`argmax`."""
+        if dim is not None or keepdim is not None:
+            axis, keepdims = axis_alias("argmin", axis, dim), keepdims_alias("argmin", keepdims, keepdim)
         return self.xp.argmin(self.data, axis=axis, keepdims=keepdims)
 
-    def logsumexp(self, axis: int | tuple | None = None, keepdims: bool = False) -> Tensor:
+    def logsumexp(self, axis: int | tuple | None = None, keepdims: bool = False, *,
+                  dim: int | tuple | None = None, keepdim: bool | None = None) -> Tensor:
         """log(sum(exp(x))) over ``axis``, stable for any magnitude."""
+        if dim is not None or keepdim is not None:
+            axis, keepdims = axis_alias("logsumexp", axis, dim), keepdims_alias("logsumexp", keepdims, keepdim)
         return ops.logsumexp(self, axis, keepdims)
 
-    def var(self, axis: int | tuple | None = None, correction: float = 0.0, keepdims: bool = False) -> Tensor:
+    def var(self, axis: int | tuple | None = None, correction: float = 0.0, keepdims: bool = False, *,
+            dim: int | tuple | None = None, keepdim: bool | None = None) -> Tensor:
         """Variance over ``axis``, dividing by n - correction (the Array API's default 0; PyTorch's is 1)."""
+        if dim is not None or keepdim is not None:
+            axis, keepdims = axis_alias("var", axis, dim), keepdims_alias("var", keepdims, keepdim)
         return ops.var(self, axis, correction, keepdims)
 
-    def std(self, axis: int | tuple | None = None, correction: float = 0.0, keepdims: bool = False) -> Tensor:
+    def std(self, axis: int | tuple | None = None, correction: float = 0.0, keepdims: bool = False, *,
+            dim: int | tuple | None = None, keepdim: bool | None = None) -> Tensor:
         """Standard deviation: the square root of :meth:`var`."""
+        if dim is not None or keepdim is not None:
+            axis, keepdims = axis_alias("std", axis, dim), keepdims_alias("std", keepdims, keepdim)
         return ops.sqrt(ops.var(self, axis, correction, keepdims))
 
     # ---- shape and indexing -------------------------------------------------------------------
@@ -399,15 +450,17 @@ def where(condition: Any, a: Any, b: Any) -> Tensor:
     return ops.where(cond, a, b)
 
 
-def concatenate(tensors: Sequence[Any], axis: int = 0) -> Tensor:
-    """Join tensors along an existing axis; the gradient is split back into each one's slice."""
+def concatenate(tensors: Sequence[Any], axis: int = 0, *, dim: int | None = None) -> Tensor:
+    """Join tensors along an existing axis (``dim`` is PyTorch's name for it); the gradient is split back
+    into each one's slice."""
     if not tensors:
         raise ValueError("concatenate: needs at least one tensor")
-    return ops.concatenate(_lift_all(tensors), axis)
+    return ops.concatenate(_lift_all(tensors), axis_alias("concatenate", axis, dim, default=0))
 
 
-def stack(tensors: Sequence[Any], axis: int = 0) -> Tensor:
-    """Join same-shaped tensors along a new axis; the gradient is split back into each one's slice."""
+def stack(tensors: Sequence[Any], axis: int = 0, *, dim: int | None = None) -> Tensor:
+    """Join same-shaped tensors along a new axis (``dim`` is PyTorch's name for it); the gradient is split
+    back into each one's slice."""
     if not tensors:
         raise ValueError("stack: needs at least one tensor")
-    return ops.stack(_lift_all(tensors), axis)
+    return ops.stack(_lift_all(tensors), axis_alias("stack", axis, dim, default=0))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..autograd import Tensor, as_tensor, ops
+from ..autograd.tensor import axis_alias
 
 
 def relu(x: Any) -> Tensor:
@@ -60,11 +61,12 @@ def identity(x: Any) -> Tensor:
     return as_tensor(x)
 
 
-def softmax(x: Any, axis: int = -1) -> Tensor:
-    """exp(x) / sum(exp(x)) along ``axis``, shifted by the maximum so nothing overflows."""
-    return ops.softmax(as_tensor(x), axis)
+def softmax(x: Any, axis: int = -1, *, dim: int | None = None) -> Tensor:
+    """exp(x) / sum(exp(x)) along ``axis`` (``dim`` is PyTorch's name for it), shifted by the maximum so
+    nothing overflows."""
+    return ops.softmax(as_tensor(x), axis_alias("softmax", axis, dim, default=-1))
 
 
-def log_softmax(x: Any, axis: int = -1) -> Tensor:
-    """log(softmax(x)) by log-sum-exp: finite for any finite logits."""
-    return ops.log_softmax(as_tensor(x), axis)
+def log_softmax(x: Any, axis: int = -1, *, dim: int | None = None) -> Tensor:
+    """log(softmax(x)) along ``axis`` (or ``dim``) by log-sum-exp: finite for any finite logits."""
+    return ops.log_softmax(as_tensor(x), axis_alias("log_softmax", axis, dim, default=-1))
