@@ -355,3 +355,11 @@ def test_loss_modules_match_functional() -> None:
     pred, target = np.array([[0.5, -1.0], [2.0, 0.0]]), np.array([[0.0, 1.0], [1.0, 1.0]])
     assert nn.MSELoss()(pred, target).item() == F.mse_loss(pred, target).item()
     assert nn.CrossEntropyLoss()(pred, np.array([1, 0])).item() == F.cross_entropy(pred, np.array([1, 0])).item()
+
+
+def test_cross_entropy_loss_module_passes_weight_and_smoothing() -> None:
+    pred = gn.Tensor(np.array([[1.0, 2.0, 0.5], [0.1, -1.0, 2.0]]), requires_grad=True)
+    y, w = np.array([1, 2]), np.array([0.5, 2.0, 1.0])
+    module = nn.CrossEntropyLoss(weight=w, label_smoothing=0.1)
+    assert module(pred, y).item() == F.cross_entropy(pred, y, weight=w, label_smoothing=0.1).item()
+    assert module(pred, y).item() != F.cross_entropy(pred, y).item()

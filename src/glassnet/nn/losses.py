@@ -17,7 +17,13 @@ class MSELoss(Module):
 
 
 class CrossEntropyLoss(Module):
-    """Softmax cross-entropy of logits, mean over rows; targets are class indices or probabilities."""
+    """Softmax cross-entropy of logits, mean over rows; targets are class indices or probabilities.
+
+    ``weight`` (one per class) and ``label_smoothing`` mean what they mean in :func:`F.cross_entropy`.
+    """
+
+    def __init__(self, weight: Any = None, label_smoothing: float = 0.0) -> None:
+        self.weight, self.label_smoothing = weight, label_smoothing
 
     def forward(self, logits: Any, target: Any) -> Tensor:
-        return F.cross_entropy(logits, target)
+        return F.cross_entropy(logits, target, weight=self.weight, label_smoothing=self.label_smoothing)
