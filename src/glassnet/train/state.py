@@ -52,22 +52,53 @@ class TrainState:
 
     def state_dict(self) -> dict[str, Any]:
         """Plain data (host arrays, JSON-able values) from which a run continues exactly: weights, optimizer,
-        random stream, counters, history and each callback's state."""
+        random streams (the loop's and those the module's layers hold), counters, history and each
+        callback's state."""
+        callbacks = {key: cb.state_dict() for key, cb in self._keyed_callbacks()}
         return copy.deepcopy({
             "epoch": self.epoch, "step": self.step, "module": self.module.state_dict(),
-            "optimizer": self.optimizer.state_dict(), "rng": generator_state(self.rng), "history": self.history,
-            "callbacks": [cb.state_dict() if hasattr(cb, "state_dict") else {} for cb in self.callbacks]})
+            "optimizer": self.optimizer.state_dict(), "rng": generator_state(self.rng),
+            "module_rngs": [generator_state(g) for g in self._module_generators()], "history": self.history,
+            "callbacks": {key: value for key, value in callbacks.items() if value}})
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Continue from what :meth:`state_dict` returned, with the same kinds of callbacks in the same order."""
-        saved = state["callbacks"]
-        if len(saved) != len(self.callbacks):
-            raise ValueError(f"the saved run had {len(saved)} callbacks, this one has {len(self.callbacks)}")
+        """Continue from what :meth:`state_dict` returned.
+
+        Each callback takes the state saved by the callback of its class at the same place among
+        those of that class; one with nothing saved (added since) starts afresh.
+        """
         self.module.load_state_dict(state["module"])
         self.optimizer.load_state_dict(state["optimizer"])
         set_generator_state(self.rng, state["rng"])
+        generators = self._module_generators()
+        if len(generators) != len(state["module_rngs"]):
+            raise ValueError(f"the saved run's module had {len(state['module_rngs'])} random generators of its own, "
+                             f"this one has {len(generators)}")
+        for g, saved_g in zip(generators, state["module_rngs"], strict=True):
+            set_generator_state(g, saved_g)
         self.epoch, self.step = int(state["epoch"]), int(state["step"])
         self.history[:] = copy.deepcopy(state["history"])
-        for cb, cb_state in zip(self.callbacks, saved, strict=True):
-            if hasattr(cb, "load_state_dict"):
-                cb.load_state_dict(cb_state)
+        saved = state["callbacks"]
+        for key, cb in self._keyed_callbacks():
+            if key in saved:
+                cb.load_state_dict(saved[key])
+
+    def _module_generators(self) -> list[np.random.Generator]:
+        """The generators the module's layers hold (dropout's ``rng``), other than the loop's, once each."""
+        found: list[np.random.Generator] = []
+        for m in self.module.modules():
+            g = getattr(m, "rng", None)
+            if isinstance(g, np.random.Generator) and g is not self.rng and all(g is not f for f in found):
+                found.append(g)
+        return found
+
+    def _keyed_callbacks(self) -> list[tuple[str, Any]]:
+        """(class name, with ".1", ".2"... for later ones of the same class; callback) for every stateful callback."""
+        seen: dict[str, int] = {}
+        keyed = []
+        for cb in self.callbacks:
+            if hasattr(cb, "state_dict"):
+                name = type(cb).__name__
+                keyed.append((name if name not in seen else f"{name}.{seen[name]}", cb))
+                seen[name] = seen.get(name, 0) + 1
+        return keyed
