@@ -40,9 +40,8 @@ class IterableSource:
     """One epoch is one pass over ``iterable``: a list, any re-iterable object, or a function returning a fresh
     iterator each epoch (a generator function). A one-shot iterator (a generator object) serves one epoch only.
 
-    ``xp`` and ``dtype``, when given, move each batch to that namespace and give floating data that
-    dtype (NumPy batches only; others are used as they come). ``n_samples`` is the rows an epoch holds,
-    if known.
+    ``xp`` and ``dtype``, when given, move each batch's arrays to that namespace and give their
+    floating data that dtype. ``n_samples`` is the rows an epoch holds, if known.
     """
 
     def __init__(self, iterable: Iterable[Any] | Callable[[], Iterable[Any]], *, n_samples: int | None = None,

@@ -26,7 +26,7 @@ def as_source(data: Any, *, batch_size: int | None = 32, shuffle: bool = True, x
     - a bare array ``x`` becomes an :class:`ArraySource` without targets;
     - any other iterable of batch tuples, or a function returning one, becomes an :class:`IterableSource`.
     """
-    if isinstance(data, BatchSource):
+    if hasattr(data, "batches"):
         return data
     if _rows(data):
         return ArraySource(data, batch_size=batch_size, shuffle=shuffle, xp=xp, dtype=dtype)

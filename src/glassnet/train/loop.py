@@ -29,6 +29,7 @@ LossFn = Callable[..., Any]
 
 
 def _loss_and_value(result: Any) -> tuple[Any, Any]:
+    """(loss Tensor, value to report) from what a loss function returned."""
     if type(result) is tuple:
         return result
     return result, result.data
@@ -125,11 +126,7 @@ class Loop:
         state.optimizer.zero_grad()
         x, y, w = batch
         output = state.module(x)
-        loss = state.loss_fn(output, y) if w is None else state.loss_fn(output, y, w)
-        if type(loss) is tuple:
-            loss, value = loss
-        else:
-            value = loss.data
+        loss, value = _loss_and_value(state.loss_fn(output, y) if w is None else state.loss_fn(output, y, w))
         loss.backward()
         state.loss, state.objective = value, loss.data
         for cb in self._after_backward:
