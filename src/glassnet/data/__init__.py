@@ -1,9 +1,12 @@
-"""Batch sources: where the fit loop's batches come from (arrays, sparse matrices, memmaps, any iterable)."""
+"""Batch sources: where the fit loop's batches come from (arrays, sparse matrices, memmaps, any iterable).
 
-from .arrays import ArraySource, densify, on_host, take_rows, to_device
+A source has ``batches(rng)``, one epoch of :class:`Batch` ``(x, y, sample_weight)``, and ``n_samples``
+(rows per epoch, or None); :func:`as_source` builds the right one from what a user passes.
+"""
+
+from .arrays import ArraySource, densify, take_rows, to_device
 from .batch import Batch, BatchSource
 from .iterable import IterableSource
 from .source import as_source
 
-__all__ = ["ArraySource", "Batch", "BatchSource", "IterableSource", "as_source", "densify", "on_host", "take_rows",
-           "to_device"]
+__all__ = ["ArraySource", "Batch", "BatchSource", "IterableSource", "as_source", "densify", "take_rows", "to_device"]
