@@ -192,18 +192,28 @@ def test_loss_and_gradients_match_sklearn(task, weighted):
     est.fit(X, y_fit, sample_weight=w)
     expected_loss, expected_grads = _sklearn_loss_and_grads(est, sk_cls, X, Y_sk, w)
 
+    from glassnet.data import ArraySource
     from glassnet.estimators._heads import HEADS
-    from glassnet.train import FlatObjective
+    from glassnet.train import LBFGS, Callback, Loop
 
     X_train, Y_train, _, _ = est._validate_input(X, y_fit, incremental=True, reset=False)
-    fun = FlatObjective(est.module_, HEADS[est.out_activation_].loss, est._penalty(), X_train, Y_train, w)
-    _, grad = fun(fun.pack())
     layers = [m for m in est.module_.modules() if isinstance(m, gn.nn.Linear)]
-    ours = [layer.weight.grad for layer in layers] + [layer.bias.grad for layer in layers]
-    np.testing.assert_allclose(fun.value, expected_loss, rtol=1e-10)
-    for mine, theirs in zip(ours, expected_grads, strict=True):
+    first = {}
+
+    class FirstEvaluation(Callback):  # L-BFGS evaluates first at the fitted weights
+        def on_after_backward(self, state):
+            if not first:
+                tensors = [la.weight for la in layers] + [la.bias for la in layers]
+                first.update(loss=float(state.loss), grad=state.optimizer.gradient(),
+                             grads=[np.array(t.grad) for t in tensors])
+
+    source = ArraySource(X_train, Y_train, w, batch_size=None, shuffle=False)
+    Loop(est.module_, HEADS[est.out_activation_].loss, LBFGS(est.module_.parameters()), source,
+         callbacks=[est._penalty(), FirstEvaluation()]).run(1)
+    np.testing.assert_allclose(first["loss"], expected_loss, rtol=1e-10)
+    for mine, theirs in zip(first["grads"], expected_grads, strict=True):
         np.testing.assert_allclose(mine, theirs, rtol=1e-8, atol=1e-12)
-    assert grad.shape == (sum(p.size for p in est.module_.parameters()),)
+    assert first["grad"].shape == (sum(p.size for p in est.module_.parameters()),)
 
 
 def _start_from(est, X, y, coefs, intercepts):

@@ -1,4 +1,5 @@
-"""The examples: importable, runnable, and right (examples/xor.py's hand-written backprop equals autograd)."""
+"""The examples: importable, runnable, and right (xor.py's hand-written backprop equals autograd; custom_loop.py's
+callbacks do what they say)."""
 
 from __future__ import annotations
 
@@ -76,3 +77,38 @@ def test_xor_script_solves_xor() -> None:
     assert gradient_gap < 1e-12
     predictions = [int(line.rsplit("-> ", 1)[-1]) for line in lines if "predicted" in line]
     assert predictions == [0, 1, 1, 0]
+
+
+@pytest.fixture(scope="module")
+def custom_loop():
+    spec = importlib.util.spec_from_file_location("custom_loop_example", EXAMPLES / "custom_loop.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_custom_loop_stops_at_the_target_loss(custom_loop, capsys) -> None:
+    result = custom_loop.main(target=0.3)
+    history = result["history"]
+    assert result["reached_at"] == len(history) and history[-1]["loss"] <= 0.3 < history[-2]["loss"]
+    assert len(result["norms"]) == 10 * len(history)  # one gradient norm per batch: 500 rows in batches of 50
+    assert result["accuracy"] > 0.9
+    assert "target loss 0.3 reached" in capsys.readouterr().out
+
+
+def test_custom_loop_early_stopping_restores_the_best_weights(custom_loop) -> None:
+    result = custom_loop.main(target=0.0)
+    history, early = result["history"], result["early_stopping"]
+    assert result["reached_at"] is None and len(history) == early.best_epoch + early.patience
+    best = min(r["val_loss"] for r in history)
+    assert early.best == best == history[early.best_epoch - 1]["val_loss"]
+    x_val, y_val = result["validation"]
+    with gn.no_grad():
+        restored = float(custom_loop.smooth_hinge(result["model"](x_val), y_val).data)
+    assert restored == pytest.approx(best, rel=1e-5)
+
+
+def test_custom_loop_script_runs() -> None:
+    result = subprocess.run([sys.executable, str(EXAMPLES / "custom_loop.py")], capture_output=True, text=True,
+                            timeout=120, check=True)
+    assert "target loss 0.3 reached at epoch" in result.stdout

@@ -1,5 +1,7 @@
 """glassnet: neural-network training you can see through, on NumPy or any Array API library."""
 
+import importlib
+
 from . import functional, nn, optim
 from .autograd import Tensor, concatenate, maximum, minimum, no_grad, stack, where
 from .backend import manual_seed, to_numpy
@@ -10,13 +12,16 @@ __version__ = "0.1.0"
 
 
 def __getattr__(name: str) -> object:
-    # the estimators pull in scikit-learn (seconds to import): load them on first use only
+    # the estimators pull in scikit-learn (seconds to import), the fit loop and batch sources SciPy:
+    # load them on first use only
     if name in ("MLPClassifier", "MLPRegressor"):
         from . import estimators
 
         return getattr(estimators, name)
+    if name in ("data", "train"):
+        return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'glassnet' has no attribute {name!r}")
 
-__all__ = ["GradcheckError", "MLPClassifier", "MLPRegressor", "Tensor", "__version__", "concatenate", "functional",
-           "gradcheck", "load", "manual_seed", "maximum", "minimum", "nn", "no_grad", "optim", "save", "stack",
-           "to_numpy", "where"]
+__all__ = ["GradcheckError", "MLPClassifier", "MLPRegressor", "Tensor", "__version__", "concatenate", "data",
+           "functional", "gradcheck", "load", "manual_seed", "maximum", "minimum", "nn", "no_grad", "optim", "save",
+           "stack", "to_numpy", "train", "where"]

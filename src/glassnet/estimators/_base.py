@@ -12,7 +12,6 @@ import copy
 import importlib
 import itertools
 import math
-import time
 import warnings
 from numbers import Integral, Real
 from typing import Any, ClassVar
@@ -20,7 +19,6 @@ from typing import Any, ClassVar
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, _fit_context
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, Options, StrOptions
@@ -28,11 +26,11 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 
 from .. import backend, nn, optim
 from ..autograd import Tensor, no_grad
-from ..data import densify, take_rows, to_device
-from ..train import FitLoop, FlatObjective, Penalty, Trainer, minimize_lbfgs
-from ..train.history import epoch_record
+from ..data import ArraySource, densify, take_rows, to_device
+from ..train import LBFGS, ClipGradNorm, Loop, Penalty
 from ._heads import HEADS
 from ._optimizers import SklearnAdam, SklearnSGD
+from ._rules import LBFGSRules, StochasticRules
 from ._stopping import LearningRate, Plateau
 
 STOCHASTIC_SOLVERS = ("sgd", "adam", "rmsprop", "adamw")
@@ -89,7 +87,7 @@ class BaseMLP(BaseEstimator):
     # Set only when fit saw column names, as in scikit-learn.
     _optional_fitted_attributes: tuple[str, ...] = ("feature_names_in_",)
     # Live objects rebuilt from the plain data above; never pickled.
-    _transient_attributes: tuple[str, ...] = ("module_", "_optimizer", "_loop")
+    _transient_attributes: tuple[str, ...] = ("module_", "_optimizer", "_rules")
 
     def __init__(self, hidden_layer_sizes: Any = (100,), activation: str = "relu", *, solver: str = "adam",
                  alpha: float = 0.0001, batch_size: Any = "auto", learning_rate: str = "constant",
@@ -218,7 +216,7 @@ class BaseMLP(BaseEstimator):
         self.history_ = []
         self._reset_best()
         self._optimizer = None
-        self._loop = None
+        self._rules = None
 
     def _init_weights(self, rng: np.random.Generator) -> None:
         """scikit-learn's initialization, so that learning_rate_init means the same: W ~ U(-b, b),
@@ -351,9 +349,8 @@ class BaseMLP(BaseEstimator):
                 return score, val_loss
 
             X, Y, sw = X[train], Y[train], None if sw is None else sw[train]
-        X_dev = X if sp.issparse(X) else to_device(X, xp)
-        Y_dev = to_device(Y, xp)
-        W_dev = None if sw is None else to_device(sw, xp, dtype)
+        source = ArraySource(X, Y, sw, batch_size=self._batch_size(X.shape[0]), shuffle=self.shuffle, xp=xp,
+                             dtype=dtype)
 
         if getattr(self, "_optimizer", None) is None or not incremental:
             self._optimizer = self._make_optimizer()
@@ -361,75 +358,37 @@ class BaseMLP(BaseEstimator):
             if incremental and saved is not None:  # partial_fit after unpickling continues the same optimizer
                 self._optimizer.load_state_dict(saved)
         self.__dict__.pop("_optimizer_state", None)
-        trainer = Trainer(self.module_, self._optimizer, head.loss, self._penalty(),
-                          batch_size=self._batch_size(X.shape[0]), shuffle=self.shuffle, rng=self._rng,
-                          max_grad_norm=self.max_grad_norm)
         plateau = Plateau(self.tol, self.n_iter_no_change, early)
         plateau.load_state_dict({"best_loss": self.best_loss_, "best_score": self.best_validation_score_,
                                  "bad_epochs": getattr(self, "_no_improvement_count", 0)})
         schedule = self.learning_rate if self.solver == "sgd" else None
         lr_rule = LearningRate(self._optimizer, schedule, self.learning_rate_init, self.power_t)
-        loop = FitLoop(trainer, plateau, lr_rule, max_epochs=self.max_iter, loss_curve=self.loss_curve_,
-                       history=self.history_, val_scores=self.validation_scores_, validate=validate,
-                       keep_best=early, incremental=incremental, verbose=bool(self.verbose))
-        loop.samples_seen = self.t_
+        penalty = self._penalty()
+        rules = StochasticRules(self, penalty.weights, plateau, lr_rule, validate=validate, keep_best=early,
+                                incremental=incremental, callbacks=callbacks or ())
+        steps = [penalty] if penalty.active else []
+        if self.max_grad_norm is not None:
+            steps.append(ClipGradNorm(self.max_grad_norm))
+        loop = Loop(self.module_, head.loss, self._optimizer, source, callbacks=[*steps, rules], rng=self._rng,
+                    history=self.history_)
         if resume is not None:
-            loop.load_state_dict(resume["loop"])
-        self._loop, self._split_rows = loop, split
-        callbacks = list(callbacks or ())
-
-        def on_epoch(record: dict) -> bool:
-            if not callbacks:
-                return False
-            self._sync_progress()
-            self._sync_weights()  # callbacks may read coefs_ or predict
-            return any([bool(cb(self, record)) for cb in callbacks])
-
-        loop.run(X_dev, Y_dev, W_dev, on_epoch=on_epoch)
-        self._sync_progress()
-
-    def _sync_progress(self) -> None:
-        """Copy the loop's counters and bests into the scikit-learn attributes."""
-        loop = self._loop
-        self.n_iter_, self.t_ = loop.epoch, loop.samples_seen
-        self.loss_ = loop.loss_curve[-1] if loop.loss_curve else None
-        self.best_loss_, self.best_validation_score_ = loop.plateau.best_loss, loop.plateau.best_score
-        self._no_improvement_count = loop.plateau.bad_epochs
+            rules.load_state_dict(resume["loop"])
+            loop.state.epoch = rules.epoch
+        self._rules, self._split_rows = rules, split
+        loop.run(self.max_iter)
 
     def _fit_lbfgs(self, X: Any, Y: np.ndarray, sw: np.ndarray | None, callbacks: Any) -> None:
         xp = self._namespace()
         dtype = backend.float_dtype(xp, self.dtype)
-        head = HEADS[self.out_activation_]
-        weights = [layer.weight for layer in self._linear_layers()]
-        self.module_.train()
-        fun = FlatObjective(self.module_, head.loss, self._penalty(), densify(X, xp, dtype) if sp.issparse(X)
-                            else to_device(X, xp), to_device(Y, xp), None if sw is None else to_device(sw, xp, dtype))
-        callbacks = list(callbacks or ())
-        elapsed = self.history_[-1]["wall_time"] if self.history_ else 0.0
-        start = time.perf_counter() - elapsed
+        source = ArraySource(densify(X, xp, dtype), Y, sw, batch_size=None, shuffle=False, xp=xp, dtype=dtype)
+        penalty = self._penalty()
+        rules = LBFGSRules(self, penalty.weights, callbacks=callbacks or ())
+        optimizer = LBFGS(self.module_.parameters(), max_fun=self.max_fun, tol=self.tol)
+        loop = Loop(self.module_, HEADS[self.out_activation_].loss, optimizer, source,
+                    callbacks=[penalty, rules] if penalty.active else [rules], rng=self._rng, history=self.history_)
         self.n_iter_ = 0
-
-        def after_iteration(loss: float) -> bool:
-            self.loss_curve_.append(loss)
-            record = epoch_record(len(self.history_) + 1, loss, None, time.perf_counter() - start, weights)
-            self.history_.append(record)
-            self.n_iter_, self.loss_ = self.n_iter_ + 1, loss
-            if self.verbose:
-                print(f"Iteration {self.n_iter_}, loss = {loss:.8f}")
-            if not callbacks:
-                return False
-            self._sync_weights()
-            return any([bool(cb(self, record)) for cb in callbacks])
-
-        result = minimize_lbfgs(fun, max_iter=self.max_iter, max_fun=self.max_fun, tol=self.tol,
-                                callback=after_iteration)
-        self.module_.eval()
-        if not result.success and result.status != 99:  # 99: a callback stopped it
-            warnings.warn(f"lbfgs failed to converge after {result.nit} iterations (status={result.status}): "
-                          f"{result.message}. Increase max_iter or scale the data.", ConvergenceWarning, stacklevel=3)
-        self.n_iter_ = min(int(result.nit), self.max_iter)
-        self.loss_ = fun.value
-        self.best_loss_ = min([self.loss_, *self.loss_curve_])
+        self._rules = None  # L-BFGS keeps no state to resume from
+        loop.run(self.max_iter)
 
     # ---- training state (resume) and the fitted attributes ----------------------------------
     def get_training_state(self) -> dict[str, Any]:
@@ -439,15 +398,14 @@ class BaseMLP(BaseEstimator):
         estimator with the same parameters then ends with the same model, bit for bit, as an
         uninterrupted fit. Available during fit (from a callback) and after it, in this process.
         """
-        loop = getattr(self, "_loop", None)
-        if loop is None:
+        rules = getattr(self, "_rules", None)
+        if rules is None:
             raise ValueError("no training state: fit this estimator with a stochastic solver first "
                              "(the state is not pickled and L-BFGS has none)")
         self._sync_weights()
-        self._sync_progress()
         fitted = {name: getattr(self, name) for name in self._fitted_attributes + self._optional_fitted_attributes
                   if hasattr(self, name)}
-        return copy.deepcopy({"version": 1, "fitted": fitted, "loop": loop.state_dict(),
+        return copy.deepcopy({"version": 1, "fitted": fitted, "loop": rules.state_dict(),
                               "split": None if self._split_rows is None else list(self._split_rows)})
 
     def _load_fitted(self, fitted: dict[str, Any]) -> None:
@@ -513,7 +471,7 @@ class BaseMLP(BaseEstimator):
     def __setstate__(self, state: dict[str, Any]) -> None:
         super().__setstate__(state)
         self._optimizer = None
-        self._loop = None
+        self._rules = None
         if "coefs_" in state:
             self._restore_module()
 

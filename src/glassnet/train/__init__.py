@@ -1,9 +1,32 @@
-"""The fit loop: batching and shuffling, penalties, stopping rules, history, callbacks, L-BFGS."""
+"""The fit loop as phases with callbacks, the callbacks everyone needs, weight penalties and L-BFGS.
 
-from .history import epoch_record, layer_norms
-from .lbfgs import FlatObjective, minimize_lbfgs
-from .loop import FitLoop, Trainer, clip_grad_norm, generator_state, set_generator_state
+``fit(module, loss_fn, optimizer, data, epochs=..., callbacks=[...], validation_data=...)`` trains any
+module; :class:`Loop` is the same loop for those who drive it themselves (the estimators do).
+"""
+
+from .callbacks import (
+    PHASES,
+    Callback,
+    Checkpoint,
+    ClipGradNorm,
+    ClipGradValue,
+    EarlyStopping,
+    History,
+    ProgressBar,
+    ScheduleLR,
+    clip_grad_norm,
+    clip_grad_value,
+    epoch_record,
+    layer_norms,
+    load_checkpoint,
+    save_checkpoint,
+)
+from .lbfgs import LBFGS
+from .loop import Loop, fit
 from .penalty import Penalty
+from .state import TrainState, generator_state, set_generator_state
 
-__all__ = ["FitLoop", "FlatObjective", "Penalty", "Trainer", "clip_grad_norm", "epoch_record", "generator_state",
-           "layer_norms", "minimize_lbfgs", "set_generator_state"]
+__all__ = ["LBFGS", "PHASES", "Callback", "Checkpoint", "ClipGradNorm", "ClipGradValue", "EarlyStopping", "History",
+           "Loop", "Penalty", "ProgressBar", "ScheduleLR", "TrainState", "clip_grad_norm", "clip_grad_value",
+           "epoch_record", "fit", "generator_state", "layer_norms", "load_checkpoint", "save_checkpoint",
+           "set_generator_state"]

@@ -12,13 +12,23 @@ from typing import Any
 
 from .. import backend
 from ..autograd import Tensor
+from .callbacks.base import Callback
 
 
-class Penalty:
-    """L2 (``alpha``), L1 (``l1``) and decoupled decay (``weight_decay``) on the tensors ``weights``."""
+class Penalty(Callback):
+    """L2 (``alpha``), L1 (``l1``) and decoupled decay (``weight_decay``) on the tensors ``weights``.
+
+    As a callback it acts after backward: the penalty's gradient goes into ``.grad``, its value into
+    the batch's ``state.loss`` and ``state.objective``, and the decay into the weights.
+    """
 
     def __init__(self, weights: list[Tensor], alpha: float = 0.0, l1: float = 0.0, weight_decay: float = 0.0) -> None:
         self.weights, self.alpha, self.l1, self.weight_decay = weights, float(alpha), float(l1), float(weight_decay)
+
+    @property
+    def active(self) -> bool:
+        """True when the penalty changes anything."""
+        return bool(self.alpha or self.l1 or self.weight_decay)
 
     def value(self, n: Any) -> Any:
         """The penalty's contribution to the loss of a batch of (weighted) size ``n``."""
@@ -55,3 +65,12 @@ class Penalty:
         if self.weight_decay:
             for w in self.weights:
                 w.data *= 1.0 - lr * self.weight_decay
+
+    def on_after_backward(self, state: Any) -> None:
+        x, _, sample_weight = state.batch
+        value = self.add_to_grads(x.shape[0] if sample_weight is None else self.weights[0].xp.sum(sample_weight))
+        same = state.objective is state.loss
+        state.loss = state.loss + value
+        state.objective = state.loss if same else state.objective + value
+        if self.weight_decay:
+            self.decay(state.optimizer.lr)
