@@ -45,15 +45,16 @@ class Penalty(Callback):
         """Add the penalty's gradient to every weight's ``.grad`` in place; returns its loss value."""
         if not (self.alpha or self.l1):
             return 0.0
-        kernels = backend.kernels_for(*(a for w in self.weights for a in (w.data, w.grad)))
+        weights = [w for w in self.weights if w.grad is not None]  # a frozen weight gets no penalty gradient
+        kernels = backend.kernels_for(*(a for w in weights for a in (w.data, w.grad)))
         if kernels is not None:
             total = 0.0  # one compiled pass per weight: its gradient and its share of the value
-            for w in self.weights:
+            for w in weights:
                 squares, absolutes = kernels.add_penalty(w.grad, w.data, *kernels.scalars(
                     w.data.dtype, self.alpha / n, self.l1 / n))
                 total += 0.5 * self.alpha * float(squares) + self.l1 * float(absolutes)
             return total / n
-        for w in self.weights:
+        for w in weights:
             if self.alpha:
                 w.grad += (self.alpha / n) * w.data
             if self.l1:
