@@ -155,6 +155,10 @@ class BaseMLP(CallbackSupportMixin, BaseEstimator):
         """Labels to stratify the early-stopping split by, or None."""
         return None
 
+    def _class_weighted(self, y: Any, sample_weight: np.ndarray | None, incremental: bool) -> np.ndarray | None:
+        """The sample weights with the classifier's ``class_weight`` applied (the regressor has none)."""
+        return sample_weight
+
     # ---- devices and the network ------------------------------------------------------------
     def _namespace(self) -> Any:
         """The array namespace for ``device``: NumPy, or CuPy through array-api-compat."""
@@ -289,6 +293,7 @@ class BaseMLP(CallbackSupportMixin, BaseEstimator):
         X, Y, n_outputs, head = self._validate_input(X, y, incremental, reset=first)
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
+        sample_weight = self._class_weighted(y, sample_weight, incremental)
         sizes = [X.shape[1], *sizes_hidden, n_outputs]
         if first:
             self._initialize(sizes, head)
