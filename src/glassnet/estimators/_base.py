@@ -65,7 +65,7 @@ class BaseMLP(CallbackSupportMixin, BaseEstimator):
 
     _parameter_constraints: ClassVar[dict] = {
         "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
-        "activation": [StrOptions({"identity", "logistic", "tanh", "relu"})],
+        "activation": [StrOptions({"identity", "logistic", "tanh", "relu", "leaky_relu", "gelu", "elu", "silu"})],
         "solver": [StrOptions({"lbfgs", *STOCHASTIC_SOLVERS})],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],

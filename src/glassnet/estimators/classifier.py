@@ -29,6 +29,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
 
     - ``solver`` 'rmsprop' (smoothing 0.99, ``epsilon``) and 'adamw' (Adam whose ``alpha`` is a
       decoupled weight decay, W *= 1 - lr * alpha per step, instead of an L2 gradient term);
+    - ``activation`` also 'leaky_relu', 'gelu', 'elu' and 'silu';
     - ``dropout``: probability of zeroing each hidden unit while training;
     - ``l1``: adds l1 * sum|W| / batch_size to the loss (biases are never penalized);
     - ``max_grad_norm``: clip the global gradient norm of every step;
