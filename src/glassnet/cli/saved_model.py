@@ -29,6 +29,10 @@ class SavedModel:
         self.labels = LabelEncoder.from_dict({"classes": labels}) if labels else None
         self.target = meta.get("target", "target")
 
+    def feature_columns(self) -> list[str]:
+        """The input columns the model reads (empty for a model saved without preprocessing)."""
+        return [c["name"] for c in self.preprocessor.columns] if self.preprocessor is not None else []
+
     def features(self, df: Any) -> np.ndarray:
         """The model's input matrix for table ``df`` (preprocessed as in training)."""
         if self.preprocessor is not None:
