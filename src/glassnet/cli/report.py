@@ -99,14 +99,14 @@ def _line_plot(path: Path, title: str, series: dict[str, list], ylabel: str, log
     return path
 
 
-def plot_history(history: list[dict[str, Any]], out_dir: str | Path, *, task: str | None = None,
-                 kept: int | None = None, target_scale: float | None = None) -> dict[str, Path]:
-    """PNG plots of the per-epoch records: losses, the validation metric, learning rate, per-layer norms.
+def history_plots(history: list[dict[str, Any]], *, task: str | None = None, kept: int | None = None,
+                  target_scale: float | None = None) -> dict[str, dict[str, Any]]:
+    """What to plot from the per-epoch records, by file name: title, y label, series {label: [(epoch, value)]},
+    whether a log scale may help, and the epoch to mark.
 
-    ``task`` names the validation metric (accuracy, R²); ``kept`` marks the epoch whose weights the model
-    keeps; ``target_scale`` (regression) shows the half squared error loss as an RMSE in the target's units.
+    ``task`` names the validation metric (accuracy, R²); ``kept`` is the epoch whose weights the model keeps;
+    ``target_scale`` (regression) turns the half squared error loss into an RMSE in the target's units.
     """
-    out_dir = Path(out_dir)
     scalars, layered = _series(history)
     names = {"loss": "training", "val_loss": "validation"}
     losses = {names.get(k, k): v for k, v in scalars.items() if "loss" in k}
@@ -115,24 +115,26 @@ def plot_history(history: list[dict[str, Any]], out_dir: str | Path, *, task: st
         losses = {k: [(e, math.sqrt(2 * v) * target_scale) for e, v in points] for k, points in losses.items()}
         loss_title, loss_label = "Loss as RMSE, in the target's units", "RMSE"
     metric = {"classification": "accuracy", "regression": "R²"}.get(task or "", "score")
-    groups = {
-        "loss": (loss_title, loss_label, losses, True, kept),
-        "learning_rate": ("Learning rate", "learning rate",
-                          {k: v for k, v in scalars.items() if k == "lr" or "learning_rate" in k}, True, None),
-        "validation_metric": (f"Validation {metric}", metric,
-                              {(metric if k == "val_score" else k): v for k, v in scalars.items()
-                               if "loss" not in k and k != "lr" and "learning_rate" not in k}, False, kept),
-    }
-    plots = {}
-    for name, (title, ylabel, series, log, mark) in groups.items():
-        if series:
-            plots[title] = _line_plot(out_dir / f"{name}.png", title, series, ylabel, log=log, kept=mark)
+    rate = {k: v for k, v in scalars.items() if k == "lr" or "learning_rate" in k}
+    others = {(metric if k == "val_score" else k): v for k, v in scalars.items()
+              if "loss" not in k and k not in rate}
+    plots = {"loss": {"title": loss_title, "ylabel": loss_label, "series": losses, "log": True, "kept": kept},
+             "learning_rate": {"title": "Learning rate", "ylabel": "learning rate", "series": rate, "log": True},
+             "validation_metric": {"title": f"Validation {metric}", "ylabel": metric, "series": others, "log": False,
+                                   "kept": kept}}
     for key, points in layered.items():
         n_layers = max(len(v) for _, v in points)
         series = {f"layer {j}": [(e, v[j]) for e, v in points if j < len(v)] for j in range(n_layers)}
         title = _LAYER_TITLES.get(key, key.replace("_", " ").capitalize() + " per layer")
-        plots[title] = _line_plot(out_dir / f"{key}.png", title, series, key.replace("_", " "), log=True)
-    return plots
+        plots[key] = {"title": title, "ylabel": key.replace("_", " "), "series": series, "log": True}
+    return {name: plot for name, plot in plots.items() if plot["series"]}
+
+
+def plot_history(history: list[dict[str, Any]], out_dir: str | Path, **options: Any) -> dict[str, Path]:
+    """PNG plots of the per-epoch records (see :func:`history_plots` for ``options``), by title."""
+    return {plot["title"]: _line_plot(Path(out_dir) / f"{name}.png", plot["title"], plot["series"], plot["ylabel"],
+                                      log=plot["log"], kept=plot.get("kept"))
+            for name, plot in history_plots(history, **options).items()}
 
 
 def plot_confusion(matrix: Any, labels: list[Any], path: str | Path) -> Path:

@@ -46,6 +46,8 @@ class SavedModel:
 
     def proba(self, x: np.ndarray) -> np.ndarray:
         """Class probabilities, one column per entry of :meth:`class_names`."""
+        if len(x) == 0:  # scikit-learn refuses empty input; no rows have no probabilities
+            return np.zeros((0, len(self.class_names())))
         if self.labels is None:
             return np.asarray(self.est.predict_proba(x), dtype=np.float64)
         return full_proba(self.est, x, len(self.labels.classes))
@@ -68,7 +70,10 @@ class SavedModel:
             return out
         if proba:
             raise UsageError("--proba applies to classifiers; this model is a regressor")
-        pred = np.asarray(self.est.predict(x), dtype=np.float64)
+        if len(x) == 0:  # scikit-learn refuses empty input; no rows have no predictions
+            pred = np.zeros(0) if self.est.n_outputs_ == 1 else np.zeros((0, self.est.n_outputs_))
+        else:
+            pred = np.asarray(self.est.predict(x), dtype=np.float64)
         if pred.ndim == 1:
             out["prediction"] = pred
         else:

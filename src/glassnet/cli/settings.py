@@ -252,7 +252,12 @@ def resolve_settings(args: argparse.Namespace) -> RunSettings:
         key, value = _parse_param(text)
         params[ALIASES.get(key, key)] = value
         labels[ALIASES.get(key, key)] = f"--param {key}"
-    return RunSettings(**run, estimator=params, labels=labels)
+    settings = RunSettings(**run, estimator=params, labels=labels)
+    # checked before any data is read, against the regressor's parameters (the classifier's and `loss`);
+    # make_estimator checks them again for the task the data calls for
+    check_estimator_params(MLPRegressor, params, settings)
+    return settings
+
 
 
 def settings_given(args: argparse.Namespace) -> list[str]:

@@ -31,6 +31,8 @@ def run(args: argparse.Namespace) -> int:
                          f"{model.target!r}")
     if target not in df.columns:
         raise UsageError(f"target column {target!r} is not in {args.data}; choose one with --target")
+    if len(df) == 0:
+        raise UsageError(f"{args.data} has no rows to evaluate the model on")
     metrics = model.score(df, target)
     if args.json:
         print(json.dumps(metrics))
