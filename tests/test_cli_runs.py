@@ -154,6 +154,15 @@ def test_resume_with_epochs_trains_a_finished_run_on_to_the_straight_model(work,
     assert len((work / "short" / "history.jsonl").read_text().splitlines()) == 9
 
 
+def test_a_run_that_stopped_early_trains_on_with_its_patience_anew(work, capsys):
+    assert glassnet(*TRAIN, "--hidden", "8", "--n-iter-no-change", "2", "--tol", "1", "--run-dir", "r") == 0
+    stopped = gn.load(work / "r" / "model.safetensors").n_iter_
+    assert stopped == 4  # no epoch after the first improves by tol=1: stops once 3 epochs (> 2) did not
+    assert glassnet("train", "--resume", "r", "--epochs", "50") == 0
+    assert gn.load(work / "r" / "model.safetensors").n_iter_ == stopped + 3  # 3 more epochs without improvement
+    assert len((work / "r" / "history.jsonl").read_text().splitlines()) == stopped + 3
+
+
 # ---------------------------------------------------------------- data problems
 
 def test_zero_test_fraction_and_predicting_for_a_header_only_file(work, capsys):

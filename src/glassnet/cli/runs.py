@@ -148,14 +148,17 @@ def resume(run_dir: Path, *, epochs: int | None, epochs_flag: str, force: bool, 
                          "give a larger total")
     if epochs is not None:
         config["estimator"]["max_iter"] = epochs
-        state["loop"]["converged"] = False  # a run that stopped early trains on, with its patience anew
-        state["loop"]["plateau"]["bad_epochs"] = 0
+        loop = state.get("loop", {})
+        if loop.get("converged"):  # a run that stopped early trains on, with its patience anew
+            loop["converged"] = False
+            loop.get("plateau", {})["bad_epochs"] = 0
     settings = RunSettings.from_config(config)
     if "file" in config["data"] and config["data"]["file"] != "-":  # the path as resolved when the run started
         settings = replace(settings, data=config["data"]["file"])
     job, source = prepare(settings)
     if source.get("sha256") != config["data"].get("sha256"):
-        raise UsageError(f"the data file {source.get('file')} changed since the run started")
+        where = "standard input" if source.get("file") == "-" else f"the data file {source.get('file')}"
+        raise UsageError(f"{where} changed since the run started")
     est = _estimator(job, settings)
     output = _check_output(settings, force, replaceable=run_dir / "model.safetensors")
     _write_json(run_dir / "config.json", config)

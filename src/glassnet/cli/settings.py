@@ -52,6 +52,7 @@ def batch_size(text: str) -> int | str:
     except ValueError:
         raise argparse.ArgumentTypeError(f"must be a whole number or auto, got {text!r}") from None
 
+
 # (flags, estimator parameter, argparse keywords): one option for every estimator setting
 ESTIMATOR_OPTIONS: list[tuple[tuple[str, ...], str, dict[str, Any]]] = [
     (("--hidden-layer-sizes", "--hidden"), "hidden_layer_sizes",
