@@ -38,7 +38,11 @@ def run(args: argparse.Namespace) -> int:
     training = meta.get("training", {})
     if meta["kind"] == "estimator":
         kept = f" (weights kept from epoch {training['kept_epoch']})" if "kept_epoch" in training else ""
+        if training.get("refit"):
+            kept = f" on all {training['refit']['rows']} training rows, the count early stopping chose"
         rows.append(("epochs", f"{getattr(obj, 'n_iter_', '?')}{kept}"))
+        if training.get("stopped"):
+            rows.append(("stopped", training["stopped"]))
     data = training.get("data")
     if data:
         where = Path(data["file"]).name if "file" in data else f"built-in {data.get('dataset')}"
