@@ -25,13 +25,23 @@ def test_the_lowest_validation_loss_is_kept_and_patience_counts_from_it(cls):
     x, y = _data(cls)
     snapshots = []
     est = cls(hidden_layer_sizes=(32,), learning_rate_init=0.05, early_stopping=True, validation_metric="loss",
-              n_iter_no_change=5, max_iter=300, random_state=0)
+              n_iter_no_change=5, max_iter=300, random_state=0, tol=0.0)
     est.fit(x, y, callbacks=[lambda e, rec: snapshots.append([c.copy() for c in e.coefs_])])
     val_loss = [r["val_loss"] for r in est.history_]
-    best = int(np.argmin(val_loss))
+    best = int(np.argmin(val_loss))  # with tol=0 the first lowest
     assert est.best_loss_ == val_loss[best] and est.best_validation_score_ == est.history_[best]["val_score"]
     assert est.n_iter_ < 300 and est.n_iter_ - 1 - best == 6  # stopped after more than 5 epochs without improvement
     assert all(np.array_equal(a, b) for a, b in zip(est.coefs_, snapshots[best], strict=True))
+
+
+def test_a_loss_still_falling_by_less_than_tol_an_epoch_is_no_plateau():
+    from glassnet.estimators._stopping import Plateau
+
+    plateau = Plateau(tol=0.1, n_iter_no_change=2, use_validation=True, validation_metric="loss")
+    improved = [plateau.update(0.0, 0.5, v) for v in (1.0, 0.95, 0.9, 0.85, 0.8, 0.75)]
+    assert improved == [True, False, False, True, False, False] and not plateau.plateaued  # 1.0 -> 0.85 -> ...
+    assert plateau.best_loss == 0.85 and [plateau.update(0.0, 0.5, v) for v in (0.8, 0.8)] == [False, False]
+    assert plateau.plateaued
 
 
 def test_the_default_still_watches_the_validation_score():

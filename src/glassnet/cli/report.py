@@ -45,14 +45,17 @@ def _is_number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
-def kept_epoch(history: list[dict[str, Any]], early_stopping: bool, metric: str = "score") -> int:
+def kept_epoch(history: list[dict[str, Any]], early_stopping: bool, metric: str = "score", tol: float = 0.0) -> int:
     """The epoch whose weights the model keeps: with early stopping the best validation score's (the later of
-    equal ones, as the fit loop keeps them) or, for ``metric`` 'loss', the lowest validation loss's (the first
-    of equal ones); else the last."""
+    equal ones, as the fit loop keeps them) or, for ``metric`` 'loss', the last epoch whose validation loss
+    was below the best before it by more than ``tol``; else the last."""
     kept = len(history)
     if early_stopping and metric == "loss":
-        losses = [(rec["val_loss"], i + 1) for i, rec in enumerate(history) if _is_number(rec.get("val_loss"))]
-        return min(losses)[1] if losses else kept
+        best = math.inf
+        for i, rec in enumerate(history):
+            if _is_number(rec.get("val_loss")) and rec["val_loss"] < best - tol:
+                kept, best = i + 1, rec["val_loss"]
+        return kept
     best = -math.inf
     if early_stopping:
         for i, rec in enumerate(history):

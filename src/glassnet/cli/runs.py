@@ -278,7 +278,7 @@ def _train(est: Any, job: Job, run_dir: Path, settings: RunSettings, config: dic
         _report_interrupt(est, run_dir, interrupts)
         return None
     selection, final_state = est, est.get_training_state() if est.solver != "lbfgs" else None
-    kept = kept_epoch(est.history_, est.early_stopping and est.solver != "lbfgs", est.validation_metric)
+    kept = kept_epoch(est.history_, est.early_stopping and est.solver != "lbfgs", est.validation_metric, est.tol)
     stopped = why_stopped(est, kept)
     refit = None
     if refits(est, settings, len(job.y_train)):  # the epoch count chosen, the validation rows join the training

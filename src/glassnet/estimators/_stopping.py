@@ -1,8 +1,10 @@
 """When to stop and how the learning rate changes between epochs: scikit-learn's MLP rules.
 
 An epoch "does not improve" when the training loss is not below the best loss minus ``tol``
-(or, with a validation set, when the validation score is not above the best score plus ``tol``;
-glassnet's ``validation_metric='loss'`` watches the validation loss instead, like the training loss).
+(or, with a validation set, when the validation score is not above the best score plus ``tol``).
+glassnet's ``validation_metric='loss'`` watches the validation loss as Keras does: an epoch improves
+when its validation loss is below the best one by more than ``tol``, and only then does the best move,
+so that a loss still falling slowly (by less than ``tol`` an epoch) is not taken for a plateau.
 After more than ``n_iter_no_change`` such epochs in a row training stops, except under the
 'adaptive' learning rate, which divides the rate by 5 instead, until it falls below 1e-6.
 One departure: when a validation score ties the best, scikit-learn keeps the earlier epoch's
@@ -20,7 +22,7 @@ class Plateau:
     """Counts epochs without improvement of the training loss, the validation score or the validation loss.
 
     ``validation_metric`` 'loss' (with ``use_validation``) watches the validation loss: ``best_loss`` is then
-    the lowest validation loss and ``best_score`` the validation score of that epoch.
+    the validation loss of the last improving epoch and ``best_score`` that epoch's validation score.
     """
 
     def __init__(self, tol: float, n_iter_no_change: float, use_validation: bool,
@@ -35,10 +37,10 @@ class Plateau:
         """Record one epoch; True when it is the best so far (time to keep a copy of the weights)."""
         if self.watch_val_loss:  # a non-finite validation loss never counts as an improvement
             best = math.inf if self.best_loss is None else self.best_loss
-            self.bad_epochs = 0 if val_loss <= best - self.tol else self.bad_epochs + 1
-            if val_loss < best:
-                self.best_loss, self.best_score = val_loss, score
+            if val_loss < best - self.tol:
+                self.best_loss, self.best_score, self.bad_epochs = val_loss, score, 0
                 return True
+            self.bad_epochs += 1
             return False
         if self.use_validation:
             self.bad_epochs = self.bad_epochs + 1 if score < self.best_score + self.tol else 0
