@@ -65,7 +65,7 @@ class BaseMLP(CallbackSupportMixin, BaseEstimator):
 
     _parameter_constraints: ClassVar[dict] = {
         "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
-        "activation": [StrOptions({"identity", "logistic", "tanh", "relu"})],
+        "activation": [StrOptions({"identity", "logistic", "tanh", "relu", "leaky_relu", "gelu", "elu", "silu"})],
         "solver": [StrOptions({"lbfgs", *STOCHASTIC_SOLVERS})],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
@@ -154,6 +154,10 @@ class BaseMLP(CallbackSupportMixin, BaseEstimator):
     def _stratify(self, Y: np.ndarray) -> np.ndarray | None:
         """Labels to stratify the early-stopping split by, or None."""
         return None
+
+    def _class_weighted(self, y: Any, sample_weight: np.ndarray | None, incremental: bool) -> np.ndarray | None:
+        """The sample weights with the classifier's ``class_weight`` applied (the regressor has none)."""
+        return sample_weight
 
     # ---- devices and the network ------------------------------------------------------------
     def _namespace(self) -> Any:
@@ -289,6 +293,7 @@ class BaseMLP(CallbackSupportMixin, BaseEstimator):
         X, Y, n_outputs, head = self._validate_input(X, y, incremental, reset=first)
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
+        sample_weight = self._class_weighted(y, sample_weight, incremental)
         sizes = [X.shape[1], *sizes_hidden, n_outputs]
         if first:
             self._initialize(sizes, head)
