@@ -9,9 +9,9 @@ from sklearn.preprocessing import StandardScaler
 
 import glassnet as gn
 from conftest import torch_copy
+from glassnet import nn
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
-from glassnet import nn
 
 
 @pytest.fixture(scope="module")
