@@ -258,7 +258,6 @@ def test_adversarial_regression_trains():
         assert reg.score(X, y) > 0.99
 
 
-@pytest.mark.slow
 def test_adversarial_training_raises_robust_accuracy_on_digits(digits):
     # the closing figures come from this setting: hidden (64,), 100 epochs, PGD-10 at eps 0.1 in [0, 1]
     X_train, X_test, y_train, y_test = digits
