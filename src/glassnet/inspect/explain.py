@@ -19,7 +19,7 @@ from .. import backend
 from ..data import to_device
 from .network import Network, chunked, frozen, input_gradient
 
-IG_BATCH_ROWS = 65536  # interpolated rows per forward pass of integrated gradients, by default
+IG_BATCH_VALUES = 1 << 24  # input values of interpolated rows per pass of integrated gradients, by default (64 MiB)
 
 
 @dataclass(frozen=True)
@@ -168,7 +168,8 @@ def integrated_gradients(model: Any, X: Any, baseline: Any = None, steps: int = 
     error, which the result reports per row (``completeness_error``). ``baseline`` is None or "zeros",
     "mean" (the mean of ``X``), or an array: one row (``X_train.mean(axis=0)`` for the training mean) or
     one per row. ``steps`` points of ``method`` (:func:`path_weights`) along the path; ``batch_size``
-    caps the interpolated rows per forward pass (default 65,536: 1,310 rows of 50 steps at a time).
+    caps the interpolated rows per forward pass (by default, 2**24 input values: for 64 features,
+    5,242 rows of 50 steps at a time).
 
     Examples
     --------
@@ -181,6 +182,8 @@ def integrated_gradients(model: Any, X: Any, baseline: Any = None, steps: int = 
     True
     """
     alphas, weights = path_weights(steps, method)
+    if batch_size is not None and (int(batch_size) != batch_size or batch_size < 1):
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
     net = Network(model)
     x = net.inputs(X)
     xp = net.xp
@@ -208,7 +211,8 @@ def integrated_gradients(model: Any, X: Any, baseline: Any = None, steps: int = 
     with frozen(net.module):
         z_x, z_b = net.logits(x, batch_size), net.logits(b, batch_size)
         t = _default_targets(net, z_x) if target is None else _fixed_targets(net, target, x.shape[0])
-        rows = max(1, (IG_BATCH_ROWS if batch_size is None else int(batch_size)) // m)
+        budget = IG_BATCH_VALUES // max(1, x.shape[1]) if batch_size is None else int(batch_size)
+        rows = max(1, budget // m)
         attributions = chunked(part, x, b, t, batch_size=rows)
     difference = net.scores(z_x, t) - net.scores(z_b, t)
     error = xp.sum(attributions, axis=1) - difference
