@@ -234,3 +234,22 @@ def test_permutation_importance_finds_the_informative_feature():
     on_module = gn.explain.permutation_importance(clf.module_, X[300:].astype(np.float32), y[300:], n_repeats=5,
                                                   random_state=0)
     assert on_module.importances_mean.argmax() == 1
+
+
+def test_any_module_returning_logits_works():
+    class TwoLayers(nn.Module):  # attributes in another order than the forward pass uses them
+        def __init__(self):
+            self.out = nn.Linear(8, 3, rng=0)
+            self.hidden = nn.Linear(5, 8, rng=1)
+
+        def forward(self, x):
+            return self.out(self.hidden(x).tanh())
+
+    model = TwoLayers()
+    X = np.random.default_rng(0).normal(size=(6, 5)).astype(np.float32)
+    ig = gn.explain.integrated_gradients(model, X, steps=64)
+    assert ig.values.shape == (6, 5) and ig.relative_completeness_error.max() < 1e-3
+    adv = gn.robust.fgsm(model, X, np.array([0, 1, 2, 0, 1, 2]), 0.1)
+    assert np.abs(adv - X).max() == pytest.approx(0.1)
+    with pytest.raises(ValueError, match=r"outside 0\.\.2"):
+        gn.robust.fgsm(model, X, np.full(6, 3), 0.1)

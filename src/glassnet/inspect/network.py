@@ -76,10 +76,12 @@ class Network:
             raise ValueError("the model has no parameters, so no input namespace or dtype to work in")
         self.module, self.classes = module, None if classes is None else np.asarray(classes)
         self.xp, self.dtype = params[0].xp, params[0].data.dtype
-        linears = [m for m in module.modules() if isinstance(m, nn.Linear)]
+        # a Sequential (MLP) shows its input and output widths; any other module shows them on the first rows seen
+        weighted = [m for m in module.layers if m.parameters()] if isinstance(module, nn.Sequential) else [None]
+        first, last = weighted[0], weighted[-1]
         self.head = head
-        self.n_features = linears[0].in_features if linears else None
-        self.n_outputs = linears[-1].out_features if linears else None  # else known from the first rows seen
+        self.n_features = first.in_features if isinstance(first, nn.Linear) else None
+        self.n_outputs = last.out_features if isinstance(last, nn.Linear) else None
 
     @property
     def kind(self) -> str:
