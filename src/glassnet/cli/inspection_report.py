@@ -100,8 +100,8 @@ def _explain_section(run_dir: Path, found: dict[str, Any]) -> str:
     parts = [f"<h2>Explanations</h2><p>{html.escape(found['method'])}; {found['rows']} rows of "
              f"{html.escape(found['data'])}, explaining {html.escape(found['explained'])}. "
              f"{html.escape(found['note'])}.</p>"]
-    if "completeness_error" in found:
-        c = found["completeness_error"]
+    c = found.get("completeness_error") or {}
+    if {"median", "overall", "largest"} <= set(c):
         parts.append(f"<p>Completeness: each row's attributions sum to f(x) - f(baseline) within "
                      f"{100 * c['median']:.2g} % (median row; {100 * c['overall']:.2g} % over all rows; largest "
                      f"gap {c['largest']:.2g}).</p>")
