@@ -1,0 +1,35 @@
+"""Command-line model files: old files keep loading and predicting what they predicted when they were written."""
+
+import json
+import warnings
+from io import StringIO
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from glassnet.cli.saved_model import SavedModel
+
+pd = pytest.importorskip("pandas")
+
+DATA = Path(__file__).parent / "data"
+OLD = json.loads((DATA / "cli_models_v1.json").read_text())
+
+
+@pytest.mark.parametrize("name", ["cli_classifier_v1", "cli_regressor_v1"])
+def test_files_written_before_pipelines_predict_the_same(name):
+    model = SavedModel(DATA / f"{name}.safetensors")
+    table = pd.read_csv(StringIO(OLD["table"]))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = model.predictions(table, proba=model.task == "classification")
+    expected = OLD["predictions"][name]
+    assert list(out.columns) == list(expected)
+    for column, values in expected.items():
+        if out[column].dtype == object:
+            assert out[column].tolist() == values
+        else:
+            np.testing.assert_allclose(out[column], values, rtol=1e-9)
+    messages = " | ".join(str(w.message) for w in caught)
+    assert "'age': 3 of 30 values are not numbers ('2x', '39,1', '4O.2'); treated as missing" in messages
+    assert "'color': 1" in messages and "columns ['b'], which had none in training" in messages
