@@ -26,7 +26,7 @@ def test_files_written_before_pipelines_predict_the_same(name):
     expected = OLD["predictions"][name]
     assert list(out.columns) == list(expected)
     for column, values in expected.items():
-        if out[column].dtype == object:
+        if isinstance(values[0], str):
             assert out[column].tolist() == values
         else:
             np.testing.assert_allclose(out[column], values, rtol=1e-9)
