@@ -32,13 +32,15 @@ def _fitted_names(cls: type) -> tuple[str, ...]:
     return tuple(cls._fitted_attributes) + tuple(getattr(cls, "_optional_fitted_attributes", ()))
 
 
-def estimator_content(est: Any, enc: Encoder) -> dict[str, Any]:
-    """JSON content of a fitted estimator: its parameters and fitted attributes (arrays go to ``enc``)."""
-    params = enc.encode(est.get_params(deep=False), "params")
-    if enc.tensors:
+def estimator_content(est: Any, enc: Encoder, prefix: str = "") -> dict[str, Any]:
+    """JSON content of a fitted estimator: its parameters and fitted attributes (arrays go to ``enc``, their
+    names after ``prefix``)."""
+    n_tensors = len(enc.tensors)
+    params = enc.encode(est.get_params(deep=False), f"{prefix}params")
+    if len(enc.tensors) > n_tensors:
         raise TypeError("estimator parameters must be plain values, not arrays")
     fitted = {name: getattr(est, name) for name in _fitted_names(type(est)) if hasattr(est, name)}
-    return {"params": params, "fitted": enc.encode(fitted, "")}
+    return {"params": params, "fitted": enc.encode(fitted, prefix.rstrip("."))}
 
 
 def new_estimator(cls_name: Any, params: Any) -> Any:
