@@ -64,8 +64,7 @@ def save(obj: Any, path: str | os.PathLike, *, overwrite: bool = False,
         from sklearn.utils.validation import check_is_fitted
 
         check_is_fitted(obj)
-        enc = Encoder()
-        kind, content, tensors = "estimator", pipeline_content(obj, enc), enc.tensors
+        kind, (content, tensors) = "estimator", pipeline_content(obj)
     else:
         raise TypeError(f"gn.save takes an nn.Module or a glassnet estimator, alone or at the end of a scikit-learn "
                         f"pipeline, got {type(obj).__name__}")

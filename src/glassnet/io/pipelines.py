@@ -4,7 +4,8 @@ Each transformer is stored as its class's public name (``sklearn.preprocessing.S
 the attributes pickle would store, every value plain data (numbers, strings, arrays, lists, dicts, slices,
 dtypes) or another stored object; glassnet's estimators keep their own content (parameters and fitted weights).
 Loading builds only the classes of :func:`allowed_classes`, so a file cannot name code to run: anything else is
-refused with its name, and so is saving a transformer that holds a function (FunctionTransformer).
+refused with its name, and so is a transformer that holds a function (a FunctionTransformer is stored only
+as the identity, which a fitted ColumnTransformer uses for "passthrough").
 """
 
 from __future__ import annotations
@@ -33,10 +34,20 @@ def allowed_classes() -> dict[str, type]:
                                   preprocessing.RobustScaler, preprocessing.Normalizer, preprocessing.Binarizer,
                                   preprocessing.PolynomialFeatures, preprocessing.QuantileTransformer,
                                   preprocessing.PowerTransformer, preprocessing.OneHotEncoder,
-                                  preprocessing.OrdinalEncoder],
+                                  preprocessing.OrdinalEncoder,
+                                  preprocessing.FunctionTransformer],  # without functions: see _functions
         "glassnet.estimators": [TableColumns],
     }
     return {f"{module}.{cls.__name__}": cls for module, classes in public.items() for cls in classes}
+
+
+def _functions(obj: Any) -> list[str]:
+    """The functions a FunctionTransformer holds: none is allowed (a file holds no code), which leaves the identity
+    that a fitted ColumnTransformer puts in place of "passthrough"."""
+    if type(obj).__name__ != "FunctionTransformer":
+        return []
+    held = {name: getattr(obj, name, None) for name in ("func", "inverse_func")}
+    return [f"{name}={f!r}" for name, f in held.items() if f is not None]
 
 
 def is_pipeline(obj: Any) -> bool:
@@ -51,15 +62,12 @@ def final_estimator(obj: Any) -> Any:
     return obj if type(obj) in estimator_classes().values() else None
 
 
-def pipeline_content(obj: Any, enc: Encoder) -> dict[str, Any]:
-    """JSON content of a fitted pipeline or transformer (its arrays go to ``enc``, which must not have ``objects``)."""
+def pipeline_content(obj: Any) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """(JSON content, tensors) of a fitted pipeline or transformer; TypeError names what cannot be stored."""
     import sklearn
 
-    enc.objects = _encode_object
-    try:
-        return {"object": _encode_object(obj, "", enc), "sklearn_version": sklearn.__version__}
-    finally:
-        enc.objects = None
+    enc = Encoder(objects=_encode_object)
+    return {"object": _encode_object(obj, "", enc), "sklearn_version": sklearn.__version__}, enc.tensors
 
 
 def _encode_object(obj: Any, path: str, enc: Encoder) -> dict[str, Any]:
@@ -72,6 +80,9 @@ def _encode_object(obj: Any, path: str, enc: Encoder) -> dict[str, Any]:
     if type(obj) not in names:
         raise TypeError(f"cannot save {type(obj).__module__}.{type(obj).__qualname__}{where}: glassnet's model files "
                         f"hold only these scikit-learn and glassnet classes: {sorted(names.values())}")
+    if _functions(obj):
+        raise TypeError(f"cannot save a FunctionTransformer with a function{where} ({', '.join(_functions(obj))}): "
+                        "a model file holds no code")
     state = obj.__getstate__() if hasattr(obj, "__getstate__") else vars(obj)
     state = {k: v for k, v in (state or {}).items() if k != "_sklearn_version"}
     return {"$object": names[type(obj)], "state": enc.encode(state, path)}
@@ -105,7 +116,9 @@ def _build_object(node: dict[str, Any], tree: Any, tensors: dict[str, np.ndarray
         obj.__setstate__({**state, "_sklearn_version": _sklearn_version()})
     else:
         vars(obj).update(state)
-    if hasattr(obj, "_validate_params"):
+    if _functions(obj):
+        raise ModelFileError(f"the model file gives a FunctionTransformer a function ({', '.join(_functions(obj))})")
+    if hasattr(type(obj), "_parameter_constraints"):
         try:
             obj._validate_params()
         except (TypeError, ValueError) as e:

@@ -1,15 +1,14 @@
 """Plain data (numbers, strings, lists, dicts, tuples, arrays, slices, dtypes) as JSON plus named tensors, and back.
 
 Numeric arrays become tensors of the file, referred to as ``{"$array": name}``; tuples, dicts with non-string
-keys, text and object arrays, slices, NumPy dtypes and scalar types, and non-finite floats get their own ``$``
-markers, so the JSON stays standard. Nothing else can be stored, so nothing else can come back; a caller that
-stores objects of its own (scikit-learn transformers) passes ``objects`` to encode them and to decode their
-``{"$object": ...}`` nodes, and decides which it builds.
+keys, text and object arrays, slices, NumPy dtypes, and the few types that select columns by kind (``object``,
+``numpy.number``...) get their own ``$`` markers. Nothing else can be stored, so nothing else can come back; a
+caller that stores objects of its own (scikit-learn transformers) passes ``objects`` to encode them and to decode
+their ``{"$object": ...}`` nodes, and decides which it builds.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any
 
@@ -20,6 +19,11 @@ from .file_format import ModelFileError
 _TENSOR_DTYPES = {"bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
                   "float16", "float32", "float64"}
 _DTYPE_KINDS = "biufUO"  # the dtypes a file may name: numbers, booleans, text and Python objects
+# types that stand for a kind of column (make_column_selector's dtype_include): the only types a file may name
+TYPES: dict[str, type] = {"object": object, "str": str, "int": int, "float": float, "bool": bool,
+                          "numpy.number": np.number, "numpy.integer": np.integer, "numpy.floating": np.floating,
+                          "numpy.bool": np.bool_, "numpy.object": np.object_, "numpy.str": np.str_}
+_TYPE_NAMES = {t: name for name, t in TYPES.items()}
 
 
 class Encoder:
@@ -35,11 +39,8 @@ class Encoder:
 
     def encode(self, value: Any, path: str) -> Any:
         """The JSON form of ``value``; its arrays are added to ``tensors`` under names from ``path``."""
-        if value is None or isinstance(value, (bool, str, int)):
+        if value is None or isinstance(value, (bool, str, int, float)):
             return value
-        if isinstance(value, (float, np.floating)):
-            value = float(value)
-            return value if math.isfinite(value) else {"$float": str(value)}
         if isinstance(value, np.generic):
             return self.encode(value.item(), path)
         if isinstance(value, np.ndarray):
@@ -57,6 +58,8 @@ class Encoder:
             return {"$slice": [self.encode(v, path) for v in (value.start, value.stop, value.step)]}
         if isinstance(value, np.dtype) and value.kind in _DTYPE_KINDS:
             return {"$dtype": value.str}
+        if isinstance(value, type) and value in _TYPE_NAMES:
+            return {"$type": _TYPE_NAMES[value]}
         if isinstance(value, type) and issubclass(value, np.generic) and np.dtype(value).kind in _DTYPE_KINDS:
             return {"$scalar_type": np.dtype(value).str}
         if self.objects is not None:
@@ -99,8 +102,6 @@ def decode(value: Any, tensors: dict[str, np.ndarray],
             return {tree(k): tree(x) for k, x in v["$items"]}
         if "$list_array" in v:
             return np.array(tree(v["$list_array"]), dtype=object if v.get("dtype") == "O" else None)
-        if "$float" in v:
-            return float(v["$float"]) if v["$float"] in ("nan", "inf", "-inf") else _bad(v)
         if "$slice" in v:
             return slice(*(tree(x) if isinstance(x, int) or x is None else _bad(v) for x in v["$slice"]))
         if "$dtype" in v or "$scalar_type" in v:
@@ -108,6 +109,8 @@ def decode(value: Any, tensors: dict[str, np.ndarray],
             if dtype.kind not in _DTYPE_KINDS or dtype.fields is not None:
                 _bad(v)
             return dtype if "$dtype" in v else dtype.type
+        if "$type" in v:
+            return TYPES[v["$type"]] if v["$type"] in TYPES else _bad(v)
         if "$object" in v:
             if objects is None:
                 raise ModelFileError(f"unexpected object {v['$object']!r} in model file")
