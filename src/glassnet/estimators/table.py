@@ -129,7 +129,7 @@ class TableColumns(TransformerMixin, BaseEstimator):
         unknown = {}
         for name in self.categorical:
             text, mask = columns[name]
-            unseen = int((~mask & ~np.isin(text, self.categories_[name])).sum())
+            unseen = int((~mask & ~pd.Series(text).isin(self.categories_[name]).to_numpy()).sum())
             if unseen:
                 unknown[name] = unseen
         if unknown:
@@ -139,6 +139,8 @@ class TableColumns(TransformerMixin, BaseEstimator):
 
     def _read(self, X: Any, fitting: bool) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """{column: (values as its kind, missing mask)} for every model column of table ``X``."""
+        import pandas as pd
+
         table = table_of(X)
         absent = [name for name in [*self.numeric, *self.categorical] if name not in table.columns]
         if absent:
@@ -148,10 +150,9 @@ class TableColumns(TransformerMixin, BaseEstimator):
             values = self._numbers(name, column_values(table[name]), fitting)
             out[name] = values, np.isnan(values)
         for name in self.categorical:
-            values = column_values(table[name])
-            mask = missing_mask(values)
-            out[name] = np.array(["" if m else category_text(v) for v, m in zip(values, mask, strict=True)],
-                                 dtype=object), mask
+            codes, uniques = pd.factorize(column_values(table[name]))  # missing values get code -1
+            texts = np.array([category_text(v) for v in uniques] + [""], dtype=object)
+            out[name] = texts[codes], codes < 0
         return out
 
     def _numbers(self, name: str, values: np.ndarray, fitting: bool) -> np.ndarray:
