@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ..io.tabular_v1 import name_classes
+from ..io.estimators import name_classes
 from . import datasets
 from .errors import UsageError
 from .preprocessing import LabelEncoder, columns_of, fit_preprocessor, infer_task, missing_mask

@@ -15,8 +15,8 @@ from sklearn.base import is_classifier
 
 from .. import io
 from ..estimators import TableColumns
+from ..io.estimators import fractional
 from ..io.pipelines import final_estimator
-from ..io.tabular_v1 import fractional
 from .errors import UsageError
 from .metrics import classification_metrics, regression_metrics
 from .preprocessing import LabelEncoder, check_target, columns_of

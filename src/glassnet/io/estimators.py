@@ -1,7 +1,8 @@
 """Fitted MLPClassifier/MLPRegressor in model files: constructor parameters and fitted attributes.
 
 Only glassnet's own estimator classes can be built, only with parameters their constructor knows
-(validated as ``fit`` would), and only with the fitted attributes the class declares.
+(validated as ``fit`` would), and only with the fitted attributes the class declares. A classifier the command
+line fitted on label indices is given the labels as its classes (:func:`name_classes`).
 """
 
 from __future__ import annotations
@@ -87,3 +88,29 @@ def restore_estimator(cls_name: Any, content: dict[str, Any], tensors: dict[str,
     except (KeyError, TypeError, ValueError, IndexError, AttributeError) as e:
         raise ModelFileError(f"model file is inconsistent: {e}") from e
     return est
+
+
+def fractional(labels: list[Any]) -> bool:
+    """True when some label is a fractional number: scikit-learn's classifiers refuse those as classes, so a
+    classifier of such labels keeps label indices as its classes."""
+    return any(isinstance(v, float) and not v.is_integer() for v in labels)
+
+
+def name_classes(est: Any, labels: list[Any]) -> None:
+    """Give a classifier fitted on label indices 0..K-1 the labels themselves as classes, so it predicts them.
+
+    Labels of mixed kinds (numbers and text) become text, sorted as the command line sorts them; fractional
+    numbers leave the classes as they are (see :func:`fractional`).
+    """
+    if fractional(labels):
+        return
+    if len({type(v) for v in labels}) > 1:
+        labels = [str(v) for v in labels]
+    try:
+        classes = np.asarray(labels)[np.asarray(est.classes_, dtype=np.int64)]
+    except (IndexError, ValueError, TypeError) as e:
+        raise ModelFileError(f"the model's classes {est.classes_!r} are not indices of its labels {labels!r}") from e
+    if classes.tolist() != sorted(classes.tolist()) or len(set(classes.tolist())) != len(classes):
+        raise ModelFileError(f"the labels {labels!r} are not distinct and sorted")
+    est.classes_ = classes
+    est._restore_module()  # its label binarizer now maps outputs to the labels

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from .estimators import name_classes
 from .file_format import ModelFileError
 
 
@@ -83,29 +84,3 @@ def tabular_pipeline(est: Any, meta: dict[str, Any]) -> Any:
     if meta.get("labels"):
         name_classes(est, meta["labels"])
     return Pipeline([("columns", table), ("features", features), ("mlp", est)])
-
-
-def fractional(labels: list[Any]) -> bool:
-    """True when some label is a fractional number: scikit-learn's classifiers refuse those as classes, so a
-    classifier of such labels keeps label indices as its classes."""
-    return any(isinstance(v, float) and not v.is_integer() for v in labels)
-
-
-def name_classes(est: Any, labels: list[Any]) -> None:
-    """Give a classifier fitted on label indices 0..K-1 the labels themselves as classes, so it predicts them.
-
-    Labels of mixed kinds (numbers and text) become text, sorted as the command line sorts them; fractional
-    numbers leave the classes as they are (see :func:`fractional`).
-    """
-    if fractional(labels):
-        return
-    if len({type(v) for v in labels}) > 1:
-        labels = [str(v) for v in labels]
-    try:
-        classes = np.asarray(labels)[np.asarray(est.classes_, dtype=np.int64)]
-    except (IndexError, ValueError, TypeError) as e:
-        raise ModelFileError(f"the model's classes {est.classes_!r} are not indices of its labels {labels!r}") from e
-    if classes.tolist() != sorted(classes.tolist()) or len(set(classes.tolist())) != len(classes):
-        raise ModelFileError(f"the labels {labels!r} are not distinct and sorted")
-    est.classes_ = classes
-    est._restore_module()  # its label binarizer now maps outputs to the labels
