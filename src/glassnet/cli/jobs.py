@@ -1,4 +1,5 @@
-"""A training job: the run's data loaded, split and preprocessed, and the estimator that will fit it.
+"""A training job: the run's data loaded, split and preprocessed, the estimator that will fit it, and the model
+saved in the end: the preprocessing pipeline followed by the fitted estimator.
 
 The same settings always give the same job, which is what lets an interrupted run resume.
 """
@@ -13,11 +14,12 @@ from typing import Any
 
 import numpy as np
 
+from ..io.estimators import name_classes
 from . import datasets
 from .errors import UsageError
-from .preprocessing import LabelEncoder, Preprocessor, columns_of, infer_task, missing_mask
+from .preprocessing import LabelEncoder, columns_of, fit_preprocessor, infer_task, missing_mask
 from .settings import ESTIMATOR_CLASSES, RunSettings, check_estimator_params
-from .tables import read_table, stdin_bytes
+from .tables import import_pandas, read_table, stdin_bytes
 
 
 @dataclass
@@ -26,13 +28,26 @@ class Job:
 
     task: str
     name: str
-    preprocessor: Preprocessor
+    preprocessor: Any  # the fitted scikit-learn Pipeline (TableColumns, ColumnTransformer)
     labels: LabelEncoder | None
     x_train: np.ndarray
     y_train: np.ndarray
     x_test: np.ndarray
     y_test: np.ndarray
     target_scaling: dict[str, float] | None = None  # regression: y_train was (y - mean) / scale
+
+    def model(self, est: Any) -> Any:
+        """The model to save: the preprocessing pipeline, then the fitted ``est``. A classifier learns class
+        indices; this gives it the labels as its classes (in place), so that the pipeline predicts them."""
+        from sklearn.pipeline import Pipeline
+
+        if self.labels is not None:
+            name_classes(est, self.labels.classes)
+        return Pipeline([*self.preprocessor.steps, ("mlp", est)])
+
+    def feature_names(self) -> list[str]:
+        """The names of the network's input columns."""
+        return self.preprocessor.get_feature_names_out().tolist()
 
 
 def _sha256_file(path: Path) -> str:
@@ -116,12 +131,12 @@ def prepare(settings: RunSettings) -> tuple[Job, dict[str, Any]]:
                                                  stratify=stratify)
     else:
         train_rows, test_rows = rows, rows[:0]
-    pre = Preprocessor(missing=settings.missing, categorical=settings.categorical)
-    pre.fit({k: v[train_rows] for k, v in table.items()})
-    with warnings.catch_warnings():  # unseen categories in the held-out rows are expected, not news
+    frame = import_pandas().DataFrame(table)
+    pre = fit_preprocessor(frame.iloc[train_rows], missing=settings.missing, categorical=settings.categorical)
+    with warnings.catch_warnings():  # typos were reported by the fit; unseen categories in held-out rows are expected
         warnings.simplefilter("ignore", UserWarning)
-        x_test = pre.transform({k: v[test_rows] for k, v in table.items()})
-    x_train = pre.transform({k: v[train_rows] for k, v in table.items()})
+        x_train = pre.transform(frame.iloc[train_rows])
+        x_test = pre.transform(frame.iloc[test_rows]) if len(test_rows) else x_train[:0]
     job = Job(task, source["name"], pre, labels, x_train, y[train_rows], x_test, y[test_rows])
     if labels is None and settings.scale_target:
         mean, scale = float(job.y_train.mean()), float(job.y_train.std()) or 1.0
