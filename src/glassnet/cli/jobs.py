@@ -1,4 +1,5 @@
-"""A training job: the run's data loaded, split and preprocessed, and the estimator that will fit it.
+"""A training job: the run's data loaded, split and preprocessed, the estimator that will fit it, and the model
+saved in the end: the preprocessing pipeline followed by the fitted estimator.
 
 The same settings always give the same job, which is what lets an interrupted run resume.
 """
@@ -14,11 +15,12 @@ from typing import Any
 
 import numpy as np
 
+from ..io.estimators import name_classes
 from . import datasets
 from .errors import UsageError
-from .preprocessing import LabelEncoder, Preprocessor, columns_of, infer_task, missing_mask
+from .preprocessing import LabelEncoder, columns_of, fit_preprocessor, infer_task, missing_mask
 from .settings import ESTIMATOR_CLASSES, MIN_PATIENCE, PATIENCE_STEPS, REFIT_ROWS, RunSettings, check_estimator_params
-from .tables import read_table, stdin_bytes
+from .tables import import_pandas, read_table, stdin_bytes
 
 
 @dataclass
@@ -27,7 +29,7 @@ class Job:
 
     task: str
     name: str
-    preprocessor: Preprocessor
+    preprocessor: Any  # the fitted scikit-learn Pipeline (TableColumns, ColumnTransformer)
     labels: LabelEncoder | None
     x_train: np.ndarray
     y_train: np.ndarray
@@ -35,6 +37,21 @@ class Job:
     y_test: np.ndarray
     target_scaling: dict[str, float] | None = None  # regression: y_train was (y - mean) / scale
     rows: tuple[np.ndarray, np.ndarray] | None = None  # the table's (training, held-out) row numbers
+
+    def model(self, est: Any) -> Any:
+        """The model to save: the preprocessing pipeline, then the fitted ``est``. A classifier learns class
+        indices; this gives it the labels as its classes (in place), so that the pipeline predicts them."""
+        from sklearn.pipeline import Pipeline
+
+        if self.labels is not None:
+            name_classes(est, self.labels.classes)
+            if isinstance(getattr(est, "class_weight", None), dict):  # by class index until now
+                est.class_weight = {est.classes_[i].item(): w for i, w in est.class_weight.items()}
+        return Pipeline([*self.preprocessor.steps, ("mlp", est)])
+
+    def feature_names(self) -> list[str]:
+        """The names of the network's input columns."""
+        return self.preprocessor.get_feature_names_out().tolist()
 
 
 def _sha256_file(path: Path) -> str:
@@ -118,12 +135,12 @@ def prepare(settings: RunSettings) -> tuple[Job, dict[str, Any]]:
                                                  stratify=stratify)
     else:
         train_rows, test_rows = rows, rows[:0]
-    pre = Preprocessor(missing=settings.missing, categorical=settings.categorical)
-    pre.fit({k: v[train_rows] for k, v in table.items()})
-    with warnings.catch_warnings():  # unseen categories in the held-out rows are expected, not news
+    frame = import_pandas().DataFrame(table)
+    pre = fit_preprocessor(frame.iloc[train_rows], missing=settings.missing, categorical=settings.categorical)
+    with warnings.catch_warnings():  # typos were reported by the fit; unseen categories in held-out rows are expected
         warnings.simplefilter("ignore", UserWarning)
-        x_test = pre.transform({k: v[test_rows] for k, v in table.items()})
-    x_train = pre.transform({k: v[train_rows] for k, v in table.items()})
+        x_train = pre.transform(frame.iloc[train_rows])
+        x_test = pre.transform(frame.iloc[test_rows]) if len(test_rows) else x_train[:0]
     job = Job(task, source["name"], pre, labels, x_train, y[train_rows], x_test, y[test_rows],
               rows=(train_rows, test_rows))
     if labels is None and settings.scale_target:

@@ -298,14 +298,15 @@ def _train(est: Any, job: Job, run_dir: Path, settings: RunSettings, config: dic
                   "target_scaling": job.target_scaling}
     _write_json(run_dir / "evaluation.json", evaluation)
     metadata = {"task": job.task, "target": config["data"]["target"],
-                "preprocessing": job.preprocessor.to_dict(),
                 "labels": job.labels.classes if job.labels else None,
-                "feature_names": job.preprocessor.feature_names_out,
+                "feature_names": job.feature_names(),
+                # the valid range of each input feature, for glassnet attack
+                "input_range": {"min": job.x_train.min(axis=0).tolist(), "max": job.x_train.max(axis=0).tolist()},
                 "training": {"data": config["data"], "settings": config["run"], "estimator": config["estimator"],
                              "epochs": int(getattr(est, "n_iter_", 0)), "kept_epoch": kept, "stopped": stopped,
                              "refit": refit, "target_scaling": job.target_scaling},
                 "metrics": evaluation["metrics"]}
-    io.save(est, run_dir / "model.safetensors", metadata=metadata, overwrite=True)
+    io.save(job.model(est), run_dir / "model.safetensors", metadata=metadata, overwrite=True)
     if final_state is not None:  # the selection's state: training on resumes it, then trains anew on all rows
         save_checkpoint(run_dir, selection, final_state, selection.n_iter_, finished=True)
     return metadata
@@ -378,7 +379,7 @@ def _publish(est: Any, run_dir: Path, output: Path | None, metadata: dict[str, A
     from . import report
 
     if output is not None:  # checked before training: absent, --force, or the run's own earlier model
-        io.save(est, output, overwrite=True, metadata=metadata)
+        io.atomic_write(output, (run_dir / "model.safetensors").read_bytes())
     if metadata["metrics"]:
         print(metric_line(metadata["metrics"], "held-out "))
     try:
