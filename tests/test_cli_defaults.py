@@ -20,7 +20,7 @@ SEEDS = (0, 1, 2)  # --seed k draws both the held-out split and the initial weig
 CASES = [
     ("wine", None, []),
     ("cars.csv", "Miles_per_Gallon", ["--drop", "Name", "--drop-missing-target"]),
-    ("barley.csv", "yield", []),
+    ("diabetes", None, []),
     ("anes96.csv", "vote", ["--task", "classification"]),
 ]
 
