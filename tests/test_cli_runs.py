@@ -155,7 +155,8 @@ def test_resume_with_epochs_trains_a_finished_run_on_to_the_straight_model(work,
 
 
 def test_a_run_that_stopped_early_trains_on_with_its_patience_anew(work, capsys):
-    assert glassnet(*TRAIN, "--hidden", "8", "--n-iter-no-change", "2", "--tol", "1", "--run-dir", "r") == 0
+    assert glassnet(*TRAIN, "--hidden", "8", "--n-iter-no-change", "2", "--tol", "1", "--validation-metric", "score",
+                    "--no-refit", "--run-dir", "r") == 0
     stopped = gn.load(work / "r" / "model.safetensors")[-1].n_iter_
     assert stopped == 4  # no epoch after the first improves by tol=1: stops once 3 epochs (> 2) did not
     assert glassnet("train", "--resume", "r", "--epochs", "50") == 0
@@ -265,9 +266,9 @@ def test_help_shows_every_default_and_runs_record_every_setting(work, capsys):
         main(["train", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "--test-fraction F rows held out for the final metric, 0 for none (default: 0.2)" in text
-    assert "--max-iter N, --epochs N most epochs to train (default: 200)" in text
+    assert "--max-iter N, --epochs N most epochs to train (default: 1000)" in text
 
-    assert glassnet(*TRAIN, *SMALL, "--run-dir", "r", "-o", "m.safetensors") == 0
+    assert glassnet(*TRAIN, *SMALL, "--no-refit", "--run-dir", "r", "-o", "m.safetensors") == 0
     every = set(gn.MLPClassifier().get_params())
     config = json.loads((work / "r" / "config.json").read_text())
     assert set(config["estimator"]) == every and config["estimator"]["beta_2"] == 0.999
