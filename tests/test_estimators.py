@@ -51,7 +51,8 @@ def test_every_sklearn_parameter_keeps_name_and_default(ours, theirs):
     mine, sk = ours().get_params(), theirs().get_params()
     assert set(sk) <= set(mine)
     assert {k: mine[k] for k in sk} == sk
-    assert set(mine) - set(sk) == {"dropout", "l1", "max_grad_norm", "device", "dtype"}
+    own = {"dropout", "l1", "max_grad_norm", "device", "dtype"} | ({"class_weight"} if ours is MLPClassifier else set())
+    assert set(mine) - set(sk) == own
 
 
 def test_invalid_parameters_are_named():
@@ -557,3 +558,15 @@ def test_divergence_stops_with_a_clear_error():
     X, y = make_regression(n_samples=100, n_features=4, random_state=0)
     with pytest.warns(RuntimeWarning, match="training loss became"), pytest.raises(ValueError, match="non-finite"):
         MLPRegressor(solver="sgd", learning_rate_init=10.0, momentum=0.99, max_iter=50, random_state=0).fit(X, y * 1e6)
+
+
+@pytest.mark.parametrize("activation", ["leaky_relu", "gelu", "elu", "silu"])
+def test_more_activations_train_save_and_load(activation, tmp_path):
+    X, y = load_iris(return_X_y=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = gn.MLPClassifier(hidden_layer_sizes=(8,), activation=activation, max_iter=200,
+                               learning_rate_init=0.01, random_state=0).fit(X, y)
+    assert clf.score(X, y) > 0.9
+    loaded = gn.load(gn.save(clf, tmp_path / "m.safetensors"))
+    np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))

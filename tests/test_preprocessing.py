@@ -146,3 +146,43 @@ def test_identifier_like_column_warns():
     ids = pd.DataFrame({"id": [f"row{i}" for i in range(120)], "v": np.arange(120.0)})
     with pytest.warns(UserWarning, match="'id' has 120 distinct values and looks like an identifier"):
         Preprocessor().fit(ids)
+
+
+def test_no_rows_transform_to_an_empty_matrix():
+    pre = Preprocessor().fit(_frame())
+    x = pre.transform(_frame().head(0))
+    assert x.shape == (0, len(pre.feature_names_out)) and x.dtype == np.float32
+    header_only = pd.DataFrame({c: pd.Series([], dtype=object) for c in _frame().columns})  # as read from a CSV
+    assert pre.transform(header_only).shape == (0, 7)
+
+
+def _typo_frame(n=40, typos=("39,1", "4O.2")):
+    values = [str(round(20 + 0.5 * i, 1)) for i in range(n)]
+    values[3:3 + len(typos)] = typos
+    return pd.DataFrame({"age": pd.Series(values, dtype=object), "city": ["x", "y"] * (n // 2)})
+
+
+def test_a_numeric_column_with_a_few_typos_is_numeric_with_them_missing():
+    with pytest.warns(UserWarning, match=r"column 'age': 2 of 40 values are not numbers \('39,1', '4O\.2'\); "
+                                         r"the column is read as numeric.*--categorical age"):
+        pre = Preprocessor().fit(_typo_frame())
+    (age,) = [c for c in pre.columns if c["name"] == "age"]
+    assert age["kind"] == "numeric" and age["missing_flag"]
+    good = [20 + 0.5 * i for i in range(40) if i not in (3, 4)]
+    assert age["mean"] == pytest.approx(np.mean(good))
+    # at predict time a typo is missing too, with a warning naming it; many are an error
+    with pytest.warns(UserWarning, match=r"'age': 1 of 40 values are not numbers \('2x'\); treated as missing"):
+        x = pre.transform(_typo_frame(typos=("2x",)))
+    assert x[3, pre.feature_names_out.index("age__missing")] == 1.0
+    with pytest.raises(ValueError, match=r"'age' was numeric in training but 40 of 40 values are not numbers"):
+        pre.transform(_typo_frame().assign(age="?"))
+
+
+def test_text_columns_stay_text_and_typos_can_be_refused():
+    mostly_text = _typo_frame(typos=("a", "b", "c", "d", "e"))  # 5 of 40: more than a tenth are not numbers
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert [c["kind"] for c in Preprocessor().fit(mostly_text).columns] == ["categorical", "categorical"]
+        assert Preprocessor(categorical=["age"]).fit(_typo_frame()).columns[0]["kind"] == "categorical"
+    with pytest.raises(ValueError, match=r"column 'age': 2 of 40 values are not numbers \('39,1', '4O\.2'\); fix"):
+        Preprocessor(missing="error").fit(_typo_frame())

@@ -14,6 +14,7 @@ import sys
 import warnings
 from typing import Any
 
+from .. import __version__
 from .commands import COMMANDS
 from .errors import UsageError
 
@@ -34,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                         help="show the full traceback on errors")
     parser = _Parser(prog="glassnet", description=__doc__.splitlines()[0], parents=[common])
+    parser.add_argument("--version", action="version", version=f"glassnet {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in COMMANDS:
         command.add_parser(subparsers, common).set_defaults(run=command.run)

@@ -15,9 +15,9 @@ import numpy as np
 
 from . import datasets
 from .errors import UsageError
-from .preprocessing import LabelEncoder, Preprocessor, check_target, columns_of, infer_task
-from .settings import RunSettings
-from .tables import read_table
+from .preprocessing import LabelEncoder, Preprocessor, columns_of, infer_task, missing_mask
+from .settings import ESTIMATOR_CLASSES, RunSettings, check_estimator_params
+from .tables import read_table, stdin_bytes
 
 
 @dataclass
@@ -49,12 +49,17 @@ def _load_source(settings: RunSettings) -> tuple[dict[str, np.ndarray], np.ndarr
         path = Path(settings.data)
         df = read_table(path)
         target = settings.target
+        where = "standard input" if settings.data == "-" else path
         if target not in df.columns:
-            raise UsageError(f"target column {target!r} is not in {path}; its columns are {list(map(str, df.columns))}"
-                             "; choose one with --target")
+            raise UsageError(f"target column {target!r} is not in {where}; its columns are "
+                             f"{list(map(str, df.columns))}; choose one with --target")
         table = columns_of(df)
-        source = {"file": str(path.resolve()), "sha256": _sha256_file(path), "rows": len(df), "target": target}
-        name = path.stem
+        if settings.data == "-":
+            source = {"file": "-", "sha256": hashlib.sha256(stdin_bytes()).hexdigest()}
+        else:
+            source = {"file": str(path.resolve()), "sha256": _sha256_file(path)}
+        source.update(rows=len(df), target=target)
+        name = "stdin" if settings.data == "-" else path.stem
     else:
         name = settings.dataset or datasets.DEFAULT
         ds = datasets.load(name)
@@ -62,12 +67,26 @@ def _load_source(settings: RunSettings) -> tuple[dict[str, np.ndarray], np.ndarr
         table["target"] = ds.y
         target = "target"
         source = {"dataset": name, "rows": len(ds.y), "target": target}
-    unknown = sorted(set(settings.drop) - set(table))
-    if unknown:
-        raise UsageError(f"--drop: no columns {unknown} in the data")
-    y = check_target(target, table.pop(target))
+    for option in ("drop", "categorical"):
+        columns = getattr(settings, option)
+        if target in columns:
+            raise UsageError(f"{settings.label(option)}: {target!r} is the target column, not a feature")
+        unknown = sorted(set(columns) - set(table))
+        if unknown:
+            raise UsageError(f"{settings.label(option)}: no columns {unknown} in the data; its columns are "
+                             f"{sorted(table)}")
+    y = table.pop(target)
     for col in settings.drop:
         table.pop(col)
+    missing = missing_mask(y)
+    if missing.any() and not settings.drop_missing_target:
+        raise UsageError(f"target column {target!r} has {int(missing.sum())} missing values; "
+                         "pass --drop-missing-target to train without those rows")
+    if missing.any():
+        warnings.warn(f"dropped {int(missing.sum())} of {len(y)} rows: their target {target!r} is missing",
+                      UserWarning, stacklevel=2)
+        table, y = {k: v[~missing] for k, v in table.items()}, y[~missing]
+        source["rows_dropped"] = int(missing.sum())
     return table, y, {"name": name, **source}
 
 
@@ -76,7 +95,12 @@ def prepare(settings: RunSettings) -> tuple[Job, dict[str, Any]]:
     from sklearn.model_selection import train_test_split
 
     table, y, source = _load_source(settings)
-    task = settings.task if settings.task != "auto" else infer_task(y)
+    inferred = infer_task(y)
+    task = settings.task if settings.task != "auto" else inferred
+    if task == "classification" and inferred == "regression":
+        warnings.warn(f"{settings.label('task')} classification: the target {source['target']!r} looks like a "
+                      f"quantity ({len(np.unique(y))} distinct numbers in {len(y)} rows); each value becomes a class",
+                      UserWarning, stacklevel=2)
     labels = LabelEncoder().fit(y) if task == "classification" else None
     if labels is not None:
         y = labels.transform(y)
@@ -116,24 +140,7 @@ def fold_target_scaling(est: Any, scaling: dict[str, float] | None) -> None:
     est._restore_module()
 
 
-def _estimator_class(task: str) -> type:
-    import glassnet
-
-    name = "MLPClassifier" if task == "classification" else "MLPRegressor"
-    if not hasattr(glassnet, name):
-        raise UsageError(f"this glassnet build has no {name}")
-    return getattr(glassnet, name)
-
-
-def make_estimator(task: str, params: dict[str, Any]) -> Any:
+def make_estimator(task: str, settings: RunSettings) -> Any:
     """An unfitted estimator for ``task``, refusing unknown or invalid settings before training starts."""
-    cls = _estimator_class(task)
-    known = cls().get_params(deep=False)
-    unknown = sorted(set(params) - set(known))
-    if unknown:
-        raise UsageError(f"unknown estimator setting(s) {unknown}; {cls.__name__} takes {sorted(known)}")
-    params = {k: tuple(v) if k == "hidden_layer_sizes" and isinstance(v, list) else v for k, v in params.items()}
-    est = cls(**params)
-    if hasattr(est, "_validate_params"):
-        est._validate_params()
-    return est
+    cls = ESTIMATOR_CLASSES[task]
+    return cls(**check_estimator_params(cls, settings.estimator, settings))

@@ -61,16 +61,27 @@ def columns_of(data: Any) -> dict[str, np.ndarray]:
     return {f"x{j}": a[:, j].astype(np.float64 if kind_numeric else object) for j in range(a.shape[1])}
 
 
-def _as_float(name: str, values: np.ndarray) -> np.ndarray:
+def parse_numbers(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(float64 values, mask of the entries that are present but not numbers) of one column."""
     if values.dtype.kind == "f":
-        return values
+        return values, np.zeros(len(values), dtype=bool)
     mask = missing_mask(values)
     out = np.full(len(values), np.nan)
-    try:
-        out[~mask] = values[~mask].astype(np.float64)
-    except (TypeError, ValueError) as e:
-        raise ValueError(f"column {name!r} was numeric in training but holds non-numeric values now") from e
-    return out
+    for i in np.flatnonzero(~mask):
+        try:
+            out[i] = float(values[i])
+        except (TypeError, ValueError):
+            pass
+    return out, ~mask & np.isnan(out)
+
+
+def _typos(values: np.ndarray, bad: np.ndarray) -> str:
+    shown = ", ".join(repr(v) for v in values[bad][:5]) + (", ..." if bad.sum() > 5 else "")
+    return f"{int(bad.sum())} of {len(values)} values are not numbers ({shown})"
+
+
+# a column whose present values are numbers except for at most this share is numeric, the rest missing
+TYPO_SHARE = 0.1
 
 
 class Preprocessor:
@@ -97,6 +108,7 @@ class Preprocessor:
             raise ValueError(f"categorical columns {unknown} are not in the data")
         if not table:
             raise ValueError("the data has no feature columns")
+        table = {name: self._numbers_with_typos(name, v) for name, v in table.items()}
         with_missing = [name for name, v in table.items() if missing_mask(v).any()]
         if with_missing and self.missing == "error":
             raise ValueError(f"missing values in columns {with_missing}; fill them in or impute them "
@@ -121,6 +133,22 @@ class Preprocessor:
                                   stacklevel=2)
             self.columns.append(col)
         return self
+
+    def _numbers_with_typos(self, name: str, values: np.ndarray) -> np.ndarray:
+        """A text column whose values are numbers but for a few typos ("39,1", "4O.2") becomes numeric, the typos
+        missing (with a warning naming them); other columns are returned as they are."""
+        if values.dtype.kind == "f" or name in self.categorical:
+            return values
+        numbers, bad = parse_numbers(values)
+        present = int((~missing_mask(values)).sum())
+        if not 0 < bad.sum() <= TYPO_SHARE * present:
+            return values
+        if self.missing == "error":
+            raise ValueError(f"column {name!r}: {_typos(values, bad)}; fix them, or treat the column as text "
+                             "(categorical)")
+        warnings.warn(f"column {name!r}: {_typos(values, bad)}; the column is read as numeric with those missing "
+                      f"(--categorical {name} keeps it as text)", UserWarning, stacklevel=3)
+        return numbers
 
     @property
     def feature_names_out(self) -> list[str]:
@@ -147,22 +175,21 @@ class Preprocessor:
         numeric, onehots, flags, new_missing, unknown = [], [], [], [], {}
         for c in self.columns:
             values = table[c["name"]]
+            if c["kind"] == "numeric":
+                values = self._numeric_values(c["name"], values)
             mask = missing_mask(values)
             if mask.any() and not c["missing_flag"]:
                 new_missing.append(c["name"])
             if c["kind"] == "numeric":
-                v = _as_float(c["name"], values)
-                v = np.where(mask, c["mean"], v)
-                numeric.append((v - c["mean"]) / c["scale"])
+                numeric.append((np.where(mask, c["mean"], values) - c["mean"]) / c["scale"])
             else:
                 index = {cat: i for i, cat in enumerate(c["categories"])}
+                codes = np.array([index.get(category_text(v), -1) for v in values], dtype=np.int64)
+                known = (codes >= 0) & ~mask
                 block = np.zeros((n, len(index)))
-                codes = [index.get(category_text(v), -1) if not m else -1 for v, m in zip(values, mask, strict=True)]
-                rows = np.flatnonzero((np.array(codes) >= 0) & ~mask) if n else np.zeros(0, int)
-                block[rows, np.array(codes)[rows]] = 1.0
-                n_unknown = int(((np.array(codes) < 0) & ~mask).sum()) if n else 0
-                if n_unknown:
-                    unknown[c["name"]] = n_unknown
+                block[np.flatnonzero(known), codes[known]] = 1.0
+                if (~known & ~mask).any():
+                    unknown[c["name"]] = int((~known & ~mask).sum())
                 onehots.append(block)
             if c["missing_flag"]:
                 flags.append(mask.astype(np.float64))
@@ -177,6 +204,16 @@ class Preprocessor:
         parts = [np.stack(numeric, axis=1)] if numeric else []
         parts += onehots + ([np.stack(flags, axis=1)] if flags else [])
         return np.concatenate(parts, axis=1).astype(np.float32) if parts else np.zeros((n, 0), np.float32)
+
+    def _numeric_values(self, name: str, values: np.ndarray) -> np.ndarray:
+        """A numeric column's values as floats: a few typos become missing (with a warning), more are an error."""
+        numbers, bad = parse_numbers(values)
+        if not bad.any():
+            return numbers
+        if bad.sum() > TYPO_SHARE * (~missing_mask(values)).sum() or self.missing == "error":
+            raise ValueError(f"column {name!r} was numeric in training but {_typos(values, bad)} now")
+        warnings.warn(f"column {name!r}: {_typos(values, bad)}; treated as missing", UserWarning, stacklevel=3)
+        return numbers
 
     def fit_transform(self, data: Any) -> np.ndarray:
         """fit(data) then transform(data)."""

@@ -45,6 +45,17 @@ def _is_number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
+def kept_epoch(history: list[dict[str, Any]], early_stopping: bool) -> int:
+    """The epoch whose weights the model keeps: with early stopping the best validation score's (the later of
+    equal ones, as the fit loop keeps them), else the last."""
+    kept, best = len(history), -math.inf
+    if early_stopping:
+        for i, rec in enumerate(history):
+            if _is_number(rec.get("val_score")) and rec["val_score"] >= best:
+                kept, best = i + 1, rec["val_score"]
+    return kept
+
+
 def _series(history: list[dict[str, Any]]) -> tuple[dict[str, list], dict[str, list]]:
     """Scalar series and per-layer (list-valued) series found in the records, by key."""
     scalars: dict[str, list] = {}
@@ -61,57 +72,84 @@ def _series(history: list[dict[str, Any]]) -> tuple[dict[str, list], dict[str, l
     return scalars, layered
 
 
-def _line_plot(path: Path, title: str, series: dict[str, list], ylabel: str, log: bool = False) -> Path:
+def _line_plot(path: Path, title: str, series: dict[str, list], ylabel: str, log: bool = False,
+               kept: int | None = None) -> Path:
+    """One line per series; ``kept`` marks the epoch whose weights the model keeps. A log scale is used only
+    where the values span two decades or more, with plain numbers (0.01, not 10⁻²) on the axis."""
+    from matplotlib.ticker import FuncFormatter
+
     fig = _figure()
     ax = fig.add_subplot()
     for name, points in series.items():
         x, y = zip(*points, strict=True)
         ax.plot(x, y, label=name, marker="." if len(x) < 30 else None)
+    if kept is not None:
+        ax.axvline(kept, color="grey", linestyle=":", linewidth=1.5, label=f"kept weights (epoch {kept})")
     ax.set(title=title, xlabel="epoch", ylabel=ylabel)
     ax.xaxis.get_major_locator().set_params(integer=True)
-    if log and all(v > 0 for points in series.values() for _, v in points):
+    values = [v for points in series.values() for _, v in points]
+    if log and min(values) > 0 and max(values) >= 100 * min(values):
         ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    else:
+        ax.ticklabel_format(axis="y", useOffset=False)
     ax.grid(alpha=0.3)
     ax.legend()
     fig.savefig(path)
     return path
 
 
-def plot_history(history: list[dict[str, Any]], out_dir: str | Path) -> dict[str, Path]:
-    """PNG plots of the per-epoch records: losses, other metrics, learning rate, per-layer norms."""
-    out_dir = Path(out_dir)
+def history_plots(history: list[dict[str, Any]], *, task: str | None = None, kept: int | None = None,
+                  target_scale: float | None = None) -> dict[str, dict[str, Any]]:
+    """What to plot from the per-epoch records, by file name: title, y label, series {label: [(epoch, value)]},
+    whether a log scale may help, and the epoch to mark.
+
+    ``task`` names the validation metric (accuracy, R²); ``kept`` is the epoch whose weights the model keeps;
+    ``target_scale`` (regression) turns the half squared error loss into an RMSE in the target's units.
+    """
     scalars, layered = _series(history)
-    groups = {
-        "Loss": {k: v for k, v in scalars.items() if "loss" in k},
-        "Learning rate": {k: v for k, v in scalars.items() if k == "lr" or "learning_rate" in k},
-    }
-    groups["Validation metric"] = {k: v for k, v in scalars.items()
-                                   if not any(k in g for g in groups.values())}
-    plots = {}
-    for title, series in groups.items():
-        if series:
-            name = title.lower().replace(" ", "_") + ".png"
-            plots[title] = _line_plot(out_dir / name, title, series, title.lower(), log=title != "Validation metric")
+    names = {"loss": "training", "val_loss": "validation"}
+    losses = {names.get(k, k): v for k, v in scalars.items() if "loss" in k}
+    loss_title, loss_label = "Loss", "loss"
+    if target_scale is not None:
+        losses = {k: [(e, math.sqrt(2 * v) * target_scale) for e, v in points] for k, points in losses.items()}
+        loss_title, loss_label = "Loss as RMSE, in the target's units", "RMSE"
+    metric = {"classification": "accuracy", "regression": "R²"}.get(task or "", "score")
+    rate = {k: v for k, v in scalars.items() if k == "lr" or "learning_rate" in k}
+    others = {(metric if k == "val_score" else k): v for k, v in scalars.items()
+              if "loss" not in k and k not in rate}
+    plots = {"loss": {"title": loss_title, "ylabel": loss_label, "series": losses, "log": True, "kept": kept},
+             "learning_rate": {"title": "Learning rate", "ylabel": "learning rate", "series": rate, "log": True},
+             "validation_metric": {"title": f"Validation {metric}", "ylabel": metric, "series": others, "log": False,
+                                   "kept": kept}}
     for key, points in layered.items():
         n_layers = max(len(v) for _, v in points)
         series = {f"layer {j}": [(e, v[j]) for e, v in points if j < len(v)] for j in range(n_layers)}
         title = _LAYER_TITLES.get(key, key.replace("_", " ").capitalize() + " per layer")
-        plots[title] = _line_plot(out_dir / f"{key}.png", title, series, key.replace("_", " "), log=True)
-    return plots
+        plots[key] = {"title": title, "ylabel": key.replace("_", " "), "series": series, "log": True}
+    return {name: plot for name, plot in plots.items() if plot["series"]}
+
+
+def plot_history(history: list[dict[str, Any]], out_dir: str | Path, **options: Any) -> dict[str, Path]:
+    """PNG plots of the per-epoch records (see :func:`history_plots` for ``options``), by title."""
+    return {plot["title"]: _line_plot(Path(out_dir) / f"{name}.png", plot["title"], plot["series"], plot["ylabel"],
+                                      log=plot["log"], kept=plot.get("kept"))
+            for name, plot in history_plots(history, **options).items()}
 
 
 def plot_confusion(matrix: Any, labels: list[Any], path: str | Path) -> Path:
     """A confusion-matrix heat map with counts (rows: true class, columns: predicted class)."""
     m = np.asarray(matrix)
     k = len(labels)
-    fig = _figure(max(4.0, 0.5 * k + 2), max(3.5, 0.5 * k + 1.5))
+    fig = _figure(max(5.0, 0.5 * k + 2), max(4.0, 0.5 * k + 1.5))
     ax = fig.add_subplot()
     im = ax.imshow(m, cmap="Blues")
     fig.colorbar(im, ax=ax)
     ticks = range(k)
-    ax.set_xticks(ticks, [str(v) for v in labels], rotation=45 if k > 6 else 0)
+    long = k > 6 or max(len(str(v)) for v in labels) > 4
+    ax.set_xticks(ticks, [str(v) for v in labels], rotation=45 if long else 0, ha="right" if long else "center")
     ax.set_yticks(ticks, [str(v) for v in labels])
-    ax.set(title="Confusion matrix (held-out data)", xlabel="predicted", ylabel="true")
+    ax.set(title="Confusion matrix\n(held-out rows)", xlabel="predicted", ylabel="true")
     if k <= 20:
         threshold = m.max() / 2 if m.size else 0
         for i in range(k):
@@ -130,7 +168,7 @@ def plot_pred_vs_actual(y_true: Any, y_pred: Any, path: str | Path) -> Path:
     ax.scatter(y_true, y_pred, s=10, alpha=0.6)
     lo, hi = float(min(y_true.min(), y_pred.min())), float(max(y_true.max(), y_pred.max()))
     ax.plot([lo, hi], [lo, hi], color="grey", linestyle="--", linewidth=1)
-    ax.set(title="Predicted vs actual (held-out data)", xlabel="actual", ylabel="predicted")
+    ax.set(title="Predicted vs actual\n(held-out rows)", xlabel="actual", ylabel="predicted")
     ax.grid(alpha=0.3)
     fig.savefig(path)
     return Path(path)
@@ -163,7 +201,12 @@ def build(run_dir: str | Path) -> Path:
     history = read_history(log)
     config = _read_json(run_dir / "config.json")
     evaluation = _read_json(run_dir / "evaluation.json")
-    plots = plot_history(history, run_dir)
+    task = evaluation.get("task") or config.get("task")
+    squared = config.get("estimator", {}).get("loss", "squared_error") == "squared_error"
+    scale = None
+    if task == "regression" and squared and "target_scaling" in evaluation:
+        scale = (evaluation["target_scaling"] or {}).get("scale", 1.0)
+    plots = plot_history(history, run_dir, task=task, kept=evaluation.get("kept_epoch"), target_scale=scale)
     if evaluation.get("task") == "classification" and "confusion_matrix" in evaluation:
         plots["Confusion matrix"] = plot_confusion(evaluation["confusion_matrix"], evaluation["labels"],
                                                    run_dir / "confusion_matrix.png")
@@ -185,7 +228,9 @@ figure {{ display: inline-block; margin: 0 1em 1em 0; }} img {{ max-width: 100%;
 </style></head><body>
 <h1>glassnet run {html.escape(run_dir.name)}</h1>
 <h2>Held-out metrics</h2>{_table(metrics) if metrics else "<p>none recorded</p>"}
-<h2>Training</h2>{_table({"epochs run": len(history), **config.get("estimator", {})})}
+<h2>Training</h2>{_table({"epochs run": len(history), "weights kept from epoch": evaluation.get("kept_epoch", "?")})}
+<h2>Estimator settings</h2>{_table(config.get("estimator", {}))}
+<h2>Run settings</h2>{_table(config.get("run", {}))}
 <h2>Data</h2>{_table(config.get("data", {}))}
 <h2>Plots</h2>{images}
 </body></html>

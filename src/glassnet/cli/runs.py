@@ -1,11 +1,21 @@
-"""A training run and its directory: config.json, history.jsonl (one record per epoch), checkpoint.safetensors,
-model.safetensors, evaluation.json, PNG plots and report.html; a run checkpointed with --checkpoint-every resumes.
+"""A training run and its directory: config.json (every setting), history.jsonl (one record per epoch),
+checkpoint.safetensors (the training state: every N epochs with --checkpoint-every, on Ctrl-C and at the end),
+model.safetensors, evaluation.json, PNG plots and report.html.
+
+``--resume DIR`` continues an interrupted run, and with ``--epochs N`` trains a finished one on to N epochs.
+``--force`` on an existing run directory builds the new run beside it and swaps it in only once it has
+finished, so the old run survives a failed or interrupted new one.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import shutil
+import signal
 import sys
+import tempfile
+import threading
 import time
 import warnings
 from dataclasses import replace
@@ -20,6 +30,8 @@ from .jobs import Job, fold_target_scaling, make_estimator, prepare
 from .metrics import classification_metrics, full_proba, metric_line, regression_metrics
 from .settings import RunSettings
 
+INTERRUPTED = 130  # the exit status of a process stopped by Ctrl-C (128 + SIGINT)
+
 
 def _jsonable(v: Any) -> Any:
     if isinstance(v, np.generic):
@@ -29,11 +41,43 @@ def _jsonable(v: Any) -> Any:
     raise TypeError(f"{type(v).__name__} is not JSON serializable")
 
 
-class EpochMonitor:
-    """The per-epoch callback of a run: appends to history.jsonl, advances the bar, writes checkpoints."""
+def _write_json(path: Path, data: Any) -> None:
+    io.atomic_write(path, (json.dumps(data, indent=2, default=_jsonable) + "\n").encode())
 
-    def __init__(self, run_dir: Path, every: int, bar: Any, epoch: int) -> None:
-        self.run_dir, self.every, self.bar, self.epoch = run_dir, every, bar, epoch
+
+class Interrupts:
+    """Ctrl-C while training: the first stops training after the current epoch (the run stays resumable),
+    a second stops it at once. Outside the main thread signals cannot be caught and nothing changes."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._installed = threading.current_thread() is threading.main_thread()
+        self._previous: Any = None
+
+    def __enter__(self) -> Interrupts:
+        if self._installed:
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.count += 1
+        if self.count > 1:
+            raise KeyboardInterrupt
+        from tqdm import tqdm
+
+        tqdm.write("glassnet: interrupted; stopping after this epoch (Ctrl-C again to stop at once)", file=sys.stderr)
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._installed:
+            signal.signal(signal.SIGINT, self._previous if self._previous is not None else signal.default_int_handler)
+
+
+class EpochMonitor:
+    """The per-epoch callback of a run: appends to history.jsonl, advances the bar, writes checkpoints,
+    and stops training once Ctrl-C was pressed."""
+
+    def __init__(self, run_dir: Path, every: int, bar: Any, epoch: int, interrupts: Interrupts) -> None:
+        self.run_dir, self.every, self.bar, self.epoch, self.interrupts = run_dir, every, bar, epoch, interrupts
         self.log = (run_dir / "history.jsonl").open("a")
 
     def __call__(self, est: Any, record: dict[str, Any]) -> bool:
@@ -45,81 +89,166 @@ class EpochMonitor:
             self.bar.set_postfix({k: f"{record[k]:.4g}" for k in ("loss", "val_score")
                                   if isinstance(record.get(k), float)})
         if self.every and self.epoch % self.every == 0:  # after the log line, so a resume can trim the log
-            io.save_checkpoint(self.run_dir / "checkpoint.safetensors", est, est.get_training_state(),
-                               metadata={"epoch": self.epoch})
-        return False
+            save_checkpoint(self.run_dir, est, est.get_training_state(), self.epoch, finished=False)
+        return self.interrupts.count > 0
 
     def close(self) -> None:
         """Close the history log."""
         self.log.close()
 
 
+def save_checkpoint(run_dir: Path, est: Any, state: dict[str, Any], epoch: int, *, finished: bool) -> None:
+    """The run's training state after ``epoch`` epochs; ``finished`` marks the state at the run's end."""
+    io.save_checkpoint(run_dir / "checkpoint.safetensors", est, state,
+                       metadata={"epoch": int(epoch), "finished": finished})
+
+
 # ---------------------------------------------------------------- starting and resuming
 
-def start(settings: RunSettings, *, force: bool, quiet: bool) -> None:
-    """A fresh run: prepare the data, create the run directory and its config.json, then train to the end."""
+def start(settings: RunSettings, *, force: bool, quiet: bool) -> int:
+    """A fresh run: check everything, prepare the data, write config.json, train to the end; the exit status."""
     job, source = prepare(settings)
-    est, output = _estimator_and_output(job, settings, force)
-    run_dir = _new_run_dir(settings.run_dir, job.name, force)
+    est = _estimator(job, settings)
+    output = _check_output(settings, force)
+    run_dir, staging = _new_run_dir(settings, job.name, force)
     if output is not None:
         settings = replace(settings, output=str(output.resolve()))
-    config = {**settings.to_config(), "data": source, "task": job.task, "estimator_class": type(est).__name__}
-    io.atomic_write(run_dir / "config.json", (json.dumps(config, indent=2) + "\n").encode())
-    (run_dir / "history.jsonl").write_text("")
-    _train(est, job, run_dir, settings, config, output, state=None, start_epoch=0, force=force, quiet=quiet)
+    params = {k: list(v) if isinstance(v, tuple) else v for k, v in est.get_params(deep=False).items()}
+    config = {**settings.to_config(), "estimator": params, "data": source, "task": job.task,
+              "estimator_class": type(est).__name__}
+    build = staging or run_dir
+    try:
+        _write_json(build / "config.json", config)
+        (build / "history.jsonl").write_text("")
+        finished = _train(est, job, build, settings, config, state=None, start_epoch=0, quiet=quiet)
+    except BaseException:
+        if staging is not None:  # the old run stays as it was
+            shutil.rmtree(staging, ignore_errors=True)
+        raise
+    if finished is None:
+        if staging is not None:
+            print(f"glassnet: the run in {run_dir} is unchanged; the interrupted new one is in {staging}",
+                  file=sys.stderr)
+        return INTERRUPTED
+    if staging is not None:
+        _swap(staging, run_dir)
+    _publish(est, run_dir, output, finished)
+    return 0
 
 
-def resume(run_dir: Path, *, force: bool, quiet: bool) -> None:
-    """Continue the run in ``run_dir`` from its last checkpoint, with the settings and data it started with."""
-    config, state, start_epoch = _read_resume(run_dir)
+def resume(run_dir: Path, *, epochs: int | None, epochs_flag: str, force: bool, quiet: bool) -> int:
+    """Continue the run in ``run_dir`` from its checkpoint, with the settings and data it started with; with
+    ``epochs``, train on to that many epochs in all (a finished run too). Returns the exit status."""
+    config, state, done, finished = _read_resume(run_dir)
+    if finished and epochs is None:
+        raise UsageError(f"the run in {run_dir} has already finished after {done} epochs; "
+                         "--epochs N trains it on to N epochs in all")
+    if epochs is not None and epochs <= done:
+        raise UsageError(f"{epochs_flag} {epochs}: the run in {run_dir} has already trained {done} epochs; "
+                         "give a larger total")
+    if epochs is not None:
+        config["estimator"]["max_iter"] = epochs
+        loop = state.get("loop", {})
+        if loop.get("converged"):  # a run that stopped early trains on, with its patience anew
+            loop["converged"] = False
+            loop.get("plateau", {})["bad_epochs"] = 0
     settings = RunSettings.from_config(config)
-    if "file" in config["data"]:  # paths as resolved when the run started, whatever the directory now
+    if "file" in config["data"] and config["data"]["file"] != "-":  # the path as resolved when the run started
         settings = replace(settings, data=config["data"]["file"])
     job, source = prepare(settings)
     if source.get("sha256") != config["data"].get("sha256"):
-        raise UsageError(f"the data file {source.get('file')} changed since the run started")
-    est, output = _estimator_and_output(job, settings, force)
-    _truncate_history(run_dir / "history.jsonl", start_epoch)
-    _train(est, job, run_dir, settings, config, output, state=state, start_epoch=start_epoch, force=force,
-           quiet=quiet)
+        where = "standard input" if source.get("file") == "-" else f"the data file {source.get('file')}"
+        raise UsageError(f"{where} changed since the run started")
+    est = _estimator(job, settings)
+    output = _check_output(settings, force, replaceable=run_dir / "model.safetensors")
+    _write_json(run_dir / "config.json", config)
+    _truncate_history(run_dir / "history.jsonl", done)
+    finished = _train(est, job, run_dir, settings, config, state=state, start_epoch=done, quiet=quiet)
+    if finished is None:
+        return INTERRUPTED
+    _publish(est, run_dir, output, finished)
+    return 0
 
 
-def _estimator_and_output(job: Job, settings: RunSettings, force: bool) -> tuple[Any, Path | None]:
-    """The estimator to fit and the --output path, refusing what would fail only after training."""
-    est = make_estimator(job.task, settings.estimator)
+def _estimator(job: Job, settings: RunSettings) -> Any:
+    """The estimator to fit, refusing settings that would fail only once training has started."""
+    est = make_estimator(job.task, settings)
     if settings.checkpoint_every and est.solver == "lbfgs":
         raise UsageError("--checkpoint-every needs a stochastic solver; L-BFGS cannot be checkpointed")
-    output = Path(settings.output) if settings.output else None
-    if output is not None and output.exists() and not force:
+    if est.early_stopping and est.solver != "lbfgs":
+        n_val, n = math.ceil(est.validation_fraction * len(job.y_train)), len(job.y_train)
+        if n_val < 2:
+            raise UsageError(f"{settings.label('validation_fraction')} {est.validation_fraction} leaves {n_val} of "
+                             f"the {n} training rows for validation; early stopping needs at least 2 (raise it, "
+                             "or pass --no-early-stopping)")
+    return est
+
+
+def _check_output(settings: RunSettings, force: bool, replaceable: Path | None = None) -> Path | None:
+    """The --output path, refusing what would fail only after training. A file with the same bytes as
+    ``replaceable`` (the run's own model, when a run is trained on) is replaced without --force."""
+    if not settings.output:
+        return None
+    output, label = Path(settings.output), settings.label("output")
+    if output.is_dir():
+        raise UsageError(f"{label} {output} is a directory; give a model file name such as "
+                         f"{output / 'model.safetensors'}")
+    if not output.parent.is_dir():
+        raise UsageError(f"{label} {output}: the directory {output.parent} does not exist")
+    ours = replaceable is not None and replaceable.is_file() and output.is_file() and \
+        output.read_bytes() == replaceable.read_bytes()
+    if output.exists() and not force and not ours:
         raise UsageError(f"{output} already exists; pass --force to replace it")
-    return est, output
+    return output
 
 
-def _new_run_dir(run_dir: str | None, name: str, force: bool) -> Path:
-    if run_dir:
-        path = Path(run_dir)
-        if path.exists() and any(path.iterdir()) and not force:
-            raise UsageError(f"run directory {path} already exists and is not empty; choose another or pass --force")
-    else:
+def _new_run_dir(settings: RunSettings, name: str, force: bool) -> tuple[Path, Path | None]:
+    """(the run directory, a new sibling to build the run in when --force replaces an existing run, else None)."""
+    if not settings.run_dir:
         base = Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{name}"
         path, i = base, 1
         while path.exists():
             path, i = base.with_name(f"{base.name}-{i}"), i + 1
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+        path.mkdir(parents=True)
+        return path, None
+    path, label = Path(settings.run_dir), settings.label("run_dir")
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"{label} {path} is a file, not a directory")
+    if not path.exists() or not any(path.iterdir()):
+        path.mkdir(parents=True, exist_ok=True)
+        return path, None
+    if not force:
+        raise UsageError(f"run directory {path} already exists and is not empty; choose another or pass --force")
+    if not (path / "config.json").is_file():  # --force replaces a run, never a directory of other things
+        raise UsageError(f"{label} {path} is not empty and holds no glassnet run (no config.json); "
+                         "--force replaces only a run directory")
+    return path, Path(tempfile.mkdtemp(prefix=f"{path.name}.new-", dir=path.parent))
 
 
-def _read_resume(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any], int]:
+def _swap(new: Path, run_dir: Path) -> None:
+    """Put the finished run ``new`` in the place of the old ``run_dir``, then delete the old one."""
+    old = Path(tempfile.mkdtemp(prefix=f"{run_dir.name}.old-", dir=run_dir.parent))
+    run_dir.rename(old / run_dir.name)
+    try:
+        new.rename(run_dir)
+    except OSError:
+        (old / run_dir.name).rename(run_dir)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _read_resume(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any], int, bool]:
+    """(config.json, training state, epochs done, whether the run had finished) of a run directory."""
     if not (run_dir / "config.json").is_file():
         raise UsageError(f"{run_dir} is not a run directory (no config.json)")
-    if (run_dir / "model.safetensors").exists():
-        raise UsageError(f"the run in {run_dir} has already finished")
-    checkpoint = run_dir / "checkpoint.safetensors"
+    checkpoint, model = run_dir / "checkpoint.safetensors", run_dir / "model.safetensors"
     if not checkpoint.exists():
+        if model.exists():
+            raise UsageError(f"the run in {run_dir} has already finished and kept no training state to train on")
         raise UsageError(f"{run_dir} has no checkpoint to resume from; train with --checkpoint-every N")
     config = json.loads((run_dir / "config.json").read_text())
     _, state, meta = io.load_checkpoint(checkpoint)
-    return config, state, int(meta["epoch"])
+    return config, state, int(meta["epoch"]), bool(meta.get("finished", model.exists()))
 
 
 def _truncate_history(path: Path, epochs: int) -> None:
@@ -131,35 +260,77 @@ def _truncate_history(path: Path, epochs: int) -> None:
 
 # ---------------------------------------------------------------- training and finishing
 
-def _train(est: Any, job: Job, run_dir: Path, settings: RunSettings, config: dict[str, Any], output: Path | None,
-           *, state: Any, start_epoch: int, force: bool, quiet: bool) -> None:
-    """Fit from ``state`` (None: from scratch), fold the target scaling back in, then finish the run."""
+def _train(est: Any, job: Job, run_dir: Path, settings: RunSettings, config: dict[str, Any], *, state: Any,
+           start_epoch: int, quiet: bool) -> dict[str, Any] | None:
+    """Fit from ``state`` (None: from scratch), then evaluate and save the model, the final training state and
+    evaluation.json in ``run_dir``; returns the model's metadata, or None when Ctrl-C stopped training."""
+    from .report import kept_epoch
+
     if not quiet:
         what = f"{len(job.labels.classes)} classes" if job.labels else "regression"
         print(f"training {type(est).__name__} on {job.name}: {len(job.y_train)} training rows, "
               f"{len(job.y_test)} held out, {job.x_train.shape[1]} features, {what}", file=sys.stderr)
-    est = _fit(est, job, run_dir, state, start_epoch, settings.checkpoint_every, quiet)
+    interrupts = _fit(est, job, run_dir, state, start_epoch, settings.checkpoint_every, quiet)
+    if interrupts:
+        _report_interrupt(est, run_dir, interrupts)
+        return None
+    final_state = est.get_training_state() if est.solver != "lbfgs" else None
     fold_target_scaling(est, job.target_scaling)
+    kept = kept_epoch(est.history_, est.early_stopping and est.solver != "lbfgs")
     if not quiet and est.n_iter_ < est.max_iter:
         why = "the validation score" if est.early_stopping else "the training loss"
-        print(f"stopped after {est.n_iter_} epochs: {why} stopped improving", file=sys.stderr)
-    _finish(est, job, run_dir, config, output, force, quiet)
+        print(f"stopped after {est.n_iter_} epochs: {why} stopped improving; kept the weights of epoch {kept}",
+              file=sys.stderr)
+    evaluation = {**_evaluate_job(est, job), "kept_epoch": kept, "target_scaling": job.target_scaling}
+    _write_json(run_dir / "evaluation.json", evaluation)
+    metadata = {"task": job.task, "target": config["data"]["target"],
+                "preprocessing": job.preprocessor.to_dict(),
+                "labels": job.labels.classes if job.labels else None,
+                "feature_names": job.preprocessor.feature_names_out,
+                "training": {"data": config["data"], "settings": config["run"], "estimator": config["estimator"],
+                             "epochs": int(getattr(est, "n_iter_", 0)), "kept_epoch": kept,
+                             "target_scaling": job.target_scaling},
+                "metrics": evaluation["metrics"]}
+    io.save(est, run_dir / "model.safetensors", metadata=metadata, overwrite=True)
+    if final_state is not None:
+        save_checkpoint(run_dir, est, final_state, est.n_iter_, finished=True)
+    return metadata
 
 
-def _fit(est: Any, job: Job, run_dir: Path, state: Any, start_epoch: int, every: int, quiet: bool) -> Any:
-    """Fit with a progress bar, the JSON-lines log and checkpoints as callbacks."""
+def _fit(est: Any, job: Job, run_dir: Path, state: Any, start_epoch: int, every: int, quiet: bool) -> int:
+    """Fit with a progress bar, the JSON-lines log and checkpoints as callbacks; returns how often Ctrl-C was
+    pressed (0: training ran to its end)."""
     from tqdm import tqdm
 
     bar = None if quiet else tqdm(total=est.max_iter, initial=start_epoch, unit="epoch", desc="training",
                                   dynamic_ncols=True, file=sys.stderr)
-    monitor = EpochMonitor(run_dir, every, bar, start_epoch)
-    try:
-        est.fit(job.x_train, job.y_train, callbacks=[monitor], resume=state)
-    finally:
-        monitor.close()
-        if bar is not None:
-            bar.close()
-    return est
+    with Interrupts() as interrupts, warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Training interrupted by user")  # said below, in the command's words
+        monitor = EpochMonitor(run_dir, every, bar, start_epoch, interrupts)
+        try:
+            est.fit(job.x_train, job.y_train, callbacks=[monitor], resume=state)
+        except KeyboardInterrupt:  # a second Ctrl-C outside the fit loop's own epochs
+            interrupts.count = max(interrupts.count, 2)
+        finally:
+            monitor.close()
+            if bar is not None:
+                bar.close()
+    return interrupts.count
+
+
+def _report_interrupt(est: Any, run_dir: Path, count: int) -> None:
+    """After Ctrl-C: checkpoint the last whole epoch (one Ctrl-C) and say how to continue."""
+    again = f"continue with: glassnet train --resume {run_dir}"
+    if count == 1 and est.solver == "lbfgs":
+        print("glassnet: interrupted; L-BFGS training cannot be resumed", file=sys.stderr)
+    elif count == 1:
+        save_checkpoint(run_dir, est, est.get_training_state(), est.n_iter_, finished=False)
+        print(f"glassnet: interrupted after {est.n_iter_} epochs; {again}", file=sys.stderr)
+    elif (run_dir / "checkpoint.safetensors").exists():  # stopped mid-epoch: only the last checkpoint holds
+        epoch = io.load_checkpoint(run_dir / "checkpoint.safetensors")[2]["epoch"]
+        print(f"glassnet: interrupted at once; {again} (from epoch {epoch})", file=sys.stderr)
+    else:
+        print("glassnet: interrupted at once, before any checkpoint: nothing to resume", file=sys.stderr)
 
 
 def _evaluate_job(est: Any, job: Job) -> dict[str, Any]:
@@ -174,31 +345,19 @@ def _evaluate_job(est: Any, job: Job) -> dict[str, Any]:
             "y_true": job.y_test[:2000].tolist(), "y_pred": pred[:2000].tolist()}
 
 
-def _finish(est: Any, job: Job, run_dir: Path, config: dict[str, Any], output: Path | None, force: bool,
-            quiet: bool) -> None:
-    """Evaluate on the held-out rows, save the model (run directory and --output) and build the report."""
+def _publish(est: Any, run_dir: Path, output: Path | None, metadata: dict[str, Any]) -> None:
+    """Save the --output copy, build the report and print the results (--quiet hides progress, not results)."""
     from . import report
 
-    evaluation = _evaluate_job(est, job)
-    io.atomic_write(run_dir / "evaluation.json", (json.dumps(evaluation) + "\n").encode())
-    metadata = {"task": job.task, "target": config["data"]["target"],
-                "preprocessing": job.preprocessor.to_dict(),
-                "labels": job.labels.classes if job.labels else None,
-                "feature_names": job.preprocessor.feature_names_out,
-                "training": {"data": config["data"], "settings": config["run"], "estimator": config["estimator"],
-                             "epochs": int(getattr(est, "n_iter_", 0)), "target_scaling": job.target_scaling},
-                "metrics": evaluation["metrics"]}
-    path = io.save(est, run_dir / "model.safetensors", metadata=metadata)
-    if output is not None:
-        io.save(est, output, overwrite=force, metadata=metadata)
-    if evaluation["metrics"]:
-        print(metric_line(evaluation["metrics"], "held-out "))
+    if output is not None:  # checked before training: absent, --force, or the run's own earlier model
+        io.save(est, output, overwrite=True, metadata=metadata)
+    if metadata["metrics"]:
+        print(metric_line(metadata["metrics"], "held-out "))
     try:
         html = report.build(run_dir)
     except ImportError as e:
         warnings.warn(f"report skipped: {e}", UserWarning, stacklevel=1)
         html = None
-    if not quiet:
-        print(f"model saved to {output or path}")
-        if html is not None:
-            print(f"report: {html}")
+    print(f"model saved to {output or run_dir / 'model.safetensors'}")
+    if html is not None:
+        print(f"report: {html}")

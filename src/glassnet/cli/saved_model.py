@@ -29,6 +29,10 @@ class SavedModel:
         self.labels = LabelEncoder.from_dict({"classes": labels}) if labels else None
         self.target = meta.get("target", "target")
 
+    def feature_columns(self) -> list[str]:
+        """The input columns the model reads (empty for a model saved without preprocessing)."""
+        return [c["name"] for c in self.preprocessor.columns] if self.preprocessor is not None else []
+
     def features(self, df: Any) -> np.ndarray:
         """The model's input matrix for table ``df`` (preprocessed as in training)."""
         if self.preprocessor is not None:
@@ -42,6 +46,8 @@ class SavedModel:
 
     def proba(self, x: np.ndarray) -> np.ndarray:
         """Class probabilities, one column per entry of :meth:`class_names`."""
+        if len(x) == 0:  # scikit-learn refuses empty input; no rows have no probabilities
+            return np.zeros((0, len(self.class_names())))
         if self.labels is None:
             return np.asarray(self.est.predict_proba(x), dtype=np.float64)
         return full_proba(self.est, x, len(self.labels.classes))
@@ -64,7 +70,10 @@ class SavedModel:
             return out
         if proba:
             raise UsageError("--proba applies to classifiers; this model is a regressor")
-        pred = np.asarray(self.est.predict(x), dtype=np.float64)
+        if len(x) == 0:  # scikit-learn refuses empty input; no rows have no predictions
+            pred = np.zeros(0) if self.est.n_outputs_ == 1 else np.zeros((0, self.est.n_outputs_))
+        else:
+            pred = np.asarray(self.est.predict(x), dtype=np.float64)
         if pred.ndim == 1:
             out["prediction"] = pred
         else:

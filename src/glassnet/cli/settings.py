@@ -6,49 +6,103 @@
 from __future__ import annotations
 
 import argparse
+import ast
+import difflib
 import json
+import re
 import sys
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from ..estimators import MLPClassifier, MLPRegressor
 from .errors import UsageError
 from .preprocessing import MISSING_POLICIES, TASKS
 
+
+def _typed_flags(namespace: argparse.Namespace) -> dict[str, str]:
+    """The flag typed for each option given ({"max_iter": "--epochs"}), so that errors name what the user typed."""
+    if not hasattr(namespace, "typed_flags"):
+        namespace.typed_flags = {}
+    return namespace.typed_flags
+
+
+class Remember(argparse.Action):
+    """Stores an option's value and remembers which of its flags was typed."""
+
+    def __call__(self, parser: Any, namespace: argparse.Namespace, values: Any, option_string: Any = None) -> None:
+        setattr(namespace, self.dest, values)
+        _typed_flags(namespace)[self.dest] = option_string
+
+
+class RememberSwitch(argparse.BooleanOptionalAction):
+    """A --flag/--no-flag switch that remembers which of its flags was typed."""
+
+    def __call__(self, parser: Any, namespace: argparse.Namespace, values: Any, option_string: Any = None) -> None:
+        super().__call__(parser, namespace, values, option_string)
+        _typed_flags(namespace)[self.dest] = option_string
+
+
+def batch_size(text: str) -> int | str:
+    """--batch-size: a whole number or ``auto``."""
+    if text == "auto":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number or auto, got {text!r}") from None
+
+
 # (flags, estimator parameter, argparse keywords): one option for every estimator setting
 ESTIMATOR_OPTIONS: list[tuple[tuple[str, ...], str, dict[str, Any]]] = [
-    (("--hidden-layer-sizes", "--hidden"), "hidden_layer_sizes", {"type": int, "nargs": "+", "metavar": "N"}),
+    (("--hidden-layer-sizes", "--hidden"), "hidden_layer_sizes",
+     {"type": int, "nargs": "+", "metavar": "N", "help": "widths of the hidden layers"}),
     (("--activation",), "activation", {"metavar": "NAME", "help": "relu, tanh, logistic or identity"}),
     (("--solver", "--optimizer"), "solver", {"metavar": "NAME", "help": "adam, sgd, rmsprop, adamw or lbfgs"}),
-    (("--learning-rate-init", "--lr"), "learning_rate_init", {"type": float, "metavar": "LR"}),
+    (("--learning-rate-init", "--lr"), "learning_rate_init",
+     {"type": float, "metavar": "LR", "help": "initial learning rate"}),
     (("--learning-rate",), "learning_rate", {"metavar": "SCHEDULE", "help": "sgd: constant, invscaling or adaptive"}),
-    (("--max-iter", "--epochs"), "max_iter", {"type": int, "metavar": "N"}),
-    (("--batch-size",), "batch_size", {"type": lambda s: s if s == "auto" else int(s), "metavar": "N|auto"}),
+    (("--max-iter", "--epochs"), "max_iter", {"type": int, "metavar": "N", "help": "most epochs to train"}),
+    (("--batch-size",), "batch_size",
+     {"type": batch_size, "metavar": "N|auto", "help": "rows per mini-batch; auto: min(200, rows)"}),
     (("--alpha", "--l2"), "alpha", {"type": float, "metavar": "A", "help": "L2 penalty"}),
     (("--l1",), "l1", {"type": float, "metavar": "A", "help": "L1 penalty"}),
-    (("--dropout",), "dropout", {"type": float, "metavar": "P"}),
-    (("--momentum",), "momentum", {"type": float, "metavar": "M"}),
-    (("--early-stopping",), "early_stopping", {"action": argparse.BooleanOptionalAction,
-                                               "help": "stop when the validation score stalls (default: on)"}),
-    (("--validation-fraction",), "validation_fraction", {"type": float, "metavar": "F"}),
-    (("--n-iter-no-change",), "n_iter_no_change", {"type": int, "metavar": "N"}),
-    (("--tol",), "tol", {"type": float, "metavar": "T"}),
-    (("--random-state", "--seed"), "random_state", {"type": int, "metavar": "SEED", "help": "default 0"}),
+    (("--dropout",), "dropout", {"type": float, "metavar": "P", "help": "dropout rate of the hidden units"}),
+    (("--momentum",), "momentum", {"type": float, "metavar": "M", "help": "sgd momentum"}),
+    (("--early-stopping",), "early_stopping",
+     {"action": RememberSwitch, "help": "stop when the validation score stalls and keep the best epoch's weights"}),
+    (("--validation-fraction",), "validation_fraction",
+     {"type": float, "metavar": "F", "help": "training rows set aside for early stopping"}),
+    (("--n-iter-no-change",), "n_iter_no_change",
+     {"type": int, "metavar": "N", "help": "epochs without improvement before stopping"}),
+    (("--tol",), "tol", {"type": float, "metavar": "T", "help": "smallest improvement that counts"}),
+    (("--random-state", "--seed"), "random_state",
+     {"type": int, "metavar": "SEED", "help": "seeds the weights, batches and splits"}),
 ]
 # where the command line departs from the estimators' defaults: reproducible runs, and a validation
 # split so that the progress bar shows a validation metric and the best epoch's weights are kept
 CLI_ESTIMATOR_DEFAULTS: dict[str, Any] = {"random_state": 0, "early_stopping": True}
 ALIASES = {flag.lstrip("-").replace("-", "_"): param for flags, param, _ in ESTIMATOR_OPTIONS for flag in flags}
+FLAGS = {param: flags[0] for flags, param, _ in ESTIMATOR_OPTIONS}
+
+
+def estimator_defaults() -> dict[str, Any]:
+    """Every estimator parameter's value when the command line is not told otherwise."""
+    return {**MLPClassifier().get_params(deep=False), **CLI_ESTIMATOR_DEFAULTS}
+
+
+def shown(value: Any) -> str:
+    """A default as the help shows it: ``64 32`` for a tuple, on/off for a switch."""
+    if isinstance(value, (tuple, list)):
+        return " ".join(map(str, value)) or "none"
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return str(value)
 
 
 def _label(name: str) -> str:
     """How the user names a setting: its option (--test-fraction), or ``data`` for the data file."""
     return name if name == "data" else "--" + name.replace("_", "-")
-
-
-def _require(name: str, value: Any, ok: bool, what: str) -> None:
-    if not ok:
-        raise UsageError(f"{_label(name)} must be {what}, got {value!r}")
 
 
 def _is_int(v: Any) -> bool:
@@ -73,31 +127,45 @@ class RunSettings:
     run_dir: str | None = None  # None: runs/<time>-<data>
     output: str | None = None  # a model file to save besides the run directory's
     checkpoint_every: int = 0  # epochs between checkpoints; 0: none
+    drop_missing_target: bool = False  # train without the rows whose target is missing (instead of refusing them)
     estimator: dict[str, Any] = field(default_factory=lambda: dict(CLI_ESTIMATOR_DEFAULTS))
+    # how the user named each setting (--epochs, "--param max_iter", "epochs in train.toml"); not saved
+    labels: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
+
+    def label(self, name: str) -> str:
+        """How the user named setting ``name`` (a run setting or an estimator parameter), for error messages."""
+        if name in self.labels:
+            return self.labels[name]
+        return FLAGS[name] if name in FLAGS else _label(name)
+
+    def _require(self, name: str, ok: bool, what: str) -> None:
+        if not ok:
+            raise UsageError(f"{self.label(name)} must be {what}, got {getattr(self, name)!r}")
 
     def __post_init__(self) -> None:
+        require = self._require
         for name in ("data", "dataset", "run_dir", "output"):
-            value = getattr(self, name)
-            _require(name, value, value is None or isinstance(value, str), "a string")
+            require(name, getattr(self, name) is None or isinstance(getattr(self, name), str), "a string")
         for name in ("target", "task", "missing"):
-            _require(name, getattr(self, name), isinstance(getattr(self, name), str), "a string")
+            require(name, isinstance(getattr(self, name), str), "a string")
         for name in ("drop", "categorical"):
             value = getattr(self, name)
-            _require(name, value, isinstance(value, (list, tuple)) and all(isinstance(c, str) for c in value),
-                     "a list of column names")
+            require(name, isinstance(value, (list, tuple)) and all(isinstance(c, str) for c in value),
+                    "a list of column names")
             setattr(self, name, list(value))
         if self.data and self.dataset:
             raise UsageError("give either a data file or --dataset, not both")
-        _require("task", self.task, self.task in ("auto", *TASKS), "auto, " + " or ".join(TASKS))
-        _require("missing", self.missing, self.missing in MISSING_POLICIES, " or ".join(MISSING_POLICIES))
-        _require("scale_target", self.scale_target, isinstance(self.scale_target, bool), "true or false")
+        require("task", self.task in ("auto", *TASKS), "auto, " + " or ".join(TASKS))
+        require("missing", self.missing in MISSING_POLICIES, " or ".join(MISSING_POLICIES))
+        for name in ("scale_target", "drop_missing_target"):
+            require(name, isinstance(getattr(self, name), bool), "true or false")
         frac = self.test_fraction
-        _require("test_fraction", frac, (_is_int(frac) or isinstance(frac, float)) and 0.0 <= frac < 1.0,
-                 "a number in [0, 1)")
+        require("test_fraction", (_is_int(frac) or isinstance(frac, float)) and 0.0 <= frac < 1.0,
+                "a number in [0, 1)")
         self.test_fraction = float(frac)
         every = self.checkpoint_every
-        _require("checkpoint_every", every, _is_int(every) and every >= 0, "a whole number of epochs, 0 for none")
-        _require("estimator", self.estimator, isinstance(self.estimator, dict), "a table of estimator parameters")
+        require("checkpoint_every", _is_int(every) and every >= 0, "a whole number of epochs, 0 for none")
+        require("estimator", isinstance(self.estimator, dict), "a table of estimator parameters")
         if isinstance(self.estimator.get("hidden_layer_sizes"), list):
             self.estimator = {**self.estimator, "hidden_layer_sizes": tuple(self.estimator["hidden_layer_sizes"])}
 
@@ -121,7 +189,7 @@ class RunSettings:
         return cls(**run, estimator=dict(config.get("estimator", {})))
 
 
-RUN_FIELDS = [f.name for f in fields(RunSettings) if f.name != "estimator"]
+RUN_FIELDS = [f.name for f in fields(RunSettings) if f.name not in ("estimator", "labels")]
 
 
 def _load_toml(path: str | Path) -> dict[str, Any]:
@@ -139,44 +207,92 @@ def _load_toml(path: str | Path) -> dict[str, Any]:
 
 
 def _parse_param(text: str) -> tuple[str, Any]:
+    """KEY=VALUE: the value read as JSON or a Python literal (``(8, 8)``, ``True``), else kept as text."""
     key, sep, value = text.partition("=")
-    if not sep or not key:
+    if not sep or not key.strip():
         raise UsageError(f"--param takes KEY=VALUE, got {text!r}")
-    try:
-        return key.strip(), json.loads(value)
-    except json.JSONDecodeError:
-        return key.strip(), value
+    for parse in (json.loads, ast.literal_eval):
+        try:
+            return key.strip(), parse(value)
+        except (ValueError, SyntaxError):
+            pass
+    return key.strip(), value
 
 
 def resolve_settings(args: argparse.Namespace) -> RunSettings:
     """The run's settings: defaults, then the --config file, then the command line."""
     run: dict[str, Any] = {}
     params = dict(CLI_ESTIMATOR_DEFAULTS)
+    labels: dict[str, str] = {}
     if args.config:
         config = _load_toml(args.config)
         tables = {k: v for k, v in config.items() if isinstance(v, dict)}
         if set(tables) - {"estimator"}:
             raise UsageError(f"{args.config}: unknown table(s) {sorted(set(tables) - {'estimator'})}; "
                              "only [estimator] is allowed")
-        for key, value in config.items():
-            key = key.replace("-", "_")
-            if key == "estimator":
-                params.update({ALIASES.get(k.replace("-", "_"), k.replace("-", "_")): v for k, v in value.items()})
-            elif key in RUN_FIELDS:
-                run[key] = value
+        entries = [(k, v, False) for k, v in config.items() if k != "estimator"]
+        entries += [(k, v, True) for k, v in config.get("estimator", {}).items()]
+        for key, value, in_estimator in entries:
+            name = key.replace("-", "_")
+            if name in RUN_FIELDS and not in_estimator:
+                run[name] = value
             else:  # estimator settings may also sit at the top level
-                params[ALIASES.get(key, key)] = value
+                name = ALIASES.get(name, name)
+                params[name] = value
+            labels[name] = f"{key} in {Path(args.config).name}"
+    typed = getattr(args, "typed_flags", {})
     for key in RUN_FIELDS:
         if getattr(args, key, None) is not None:
             run[key] = getattr(args, key)
+            labels[key] = typed.get(key, _label(key))
     for _, param, _ in ESTIMATOR_OPTIONS:
         if getattr(args, param) is not None:
             params[param] = getattr(args, param)
-    params.update(_parse_param(p) for p in args.param or [])
-    return RunSettings(**run, estimator=params)
+            labels[param] = typed.get(param, FLAGS[param])
+    for text in args.param or []:
+        key, value = _parse_param(text)
+        params[ALIASES.get(key, key)] = value
+        labels[ALIASES.get(key, key)] = f"--param {key}"
+    settings = RunSettings(**run, estimator=params, labels=labels)
+    # checked before any data is read, against the regressor's parameters (the classifier's and `loss`);
+    # make_estimator checks them again for the task the data calls for
+    check_estimator_params(MLPRegressor, params, settings)
+    return settings
+
 
 
 def settings_given(args: argparse.Namespace) -> list[str]:
     """The settings named on the command line, the config file and --param included (none may go with --resume)."""
     return [k for k in (*RUN_FIELDS, *(p for _, p, _ in ESTIMATOR_OPTIONS), "config", "param")
             if getattr(args, k, None) not in (None, [])]
+
+
+def check_estimator_params(cls: type, params: dict[str, Any], settings: RunSettings) -> dict[str, Any]:
+    """``params`` checked against ``cls``'s: unknown keys with a "did you mean", bad values naming the flag typed."""
+    known = cls().get_params(deep=False)
+    unknown = sorted(set(params) - set(known))
+    if unknown:
+        names = [*known, *ALIASES, *RUN_FIELDS]
+        close = difflib.get_close_matches(unknown[0], names, n=1)
+        if close:
+            name = close[0]
+            hint = f"did you mean {_label(name) if name in RUN_FIELDS else ALIASES.get(name, name)!r}?"
+        else:
+            hint = f"{cls.__name__} takes {sorted(known)}"
+        where = ", ".join(settings.label(k) for k in unknown)
+        raise UsageError(f"unknown estimator setting(s) {unknown} ({where}); {hint}")
+    params = {k: tuple(v) if k == "hidden_layer_sizes" and isinstance(v, list) else v for k, v in params.items()}
+    try:
+        cls(**params)._validate_params()
+    except ValueError as e:  # scikit-learn's InvalidParameterError names the parameter, not the flag
+        match = re.match(r"The '(\w+)' parameter of \w+ must be (.*)\. Got (.*) instead\.$", str(e), re.DOTALL)
+        if match is None:
+            raise UsageError(str(e)) from e
+        name, what, got = match.groups()
+        label = settings.label(name)
+        label = label if name in label else f"{label} ({name})"
+        raise UsageError(f"{label} must be {what}, got {got}") from e
+    return params
+
+
+ESTIMATOR_CLASSES = {"classification": MLPClassifier, "regression": MLPRegressor}

@@ -1,7 +1,13 @@
-"""Data tables for the command line: CSV, TSV and Parquet files read and written through pandas."""
+"""Data tables for the command line: CSV, TSV and Parquet files read and written through pandas.
+
+A CSV file's delimiter (comma, semicolon, tab or bar; a semicolon file may use decimal commas) and encoding
+(UTF-8, else Latin-1) are detected; ``-`` reads CSV from standard input.
+"""
 
 from __future__ import annotations
 
+import functools
+import io as pyio
 import sys
 from pathlib import Path
 from typing import Any
@@ -30,19 +36,52 @@ def _table_format(path: Path) -> str:
     return fmt
 
 
+@functools.cache
+def stdin_bytes() -> bytes:
+    """Standard input, read once (a run reads its data twice: to train and to fingerprint it)."""
+    return sys.stdin.buffer.read()
+
+
+def _read_csv(pd: Any, source: Any, sep: str, encoding: str) -> Any:
+    """Read delimited text. A file read as one column whose name holds ``;``, tab or ``|`` is split by that;
+    a semicolon file whose numbers have decimal commas ("3,5") and no decimal points is read with decimal ``,``."""
+    names = pd.read_csv(_rewound(source), sep=sep, nrows=0, encoding=encoding).columns
+    if len(names) == 1 and any(c in str(names[0]) for c in ";\t|"):
+        sep = max(";\t|", key=str(names[0]).count)
+    decimal = "."
+    if sep == ";":
+        values = pd.read_csv(_rewound(source), sep=sep, nrows=200, dtype=str, encoding=encoding).stack()
+        comma, point = (values.str.fullmatch(rf"[-+]?\d*\{mark}\d+").any() for mark in ",.")
+        decimal = "," if comma and not point else "."
+    return pd.read_csv(_rewound(source), sep=sep, decimal=decimal, encoding=encoding)
+
+
+def _rewound(source: Any) -> Any:
+    if isinstance(source, pyio.BytesIO):
+        source.seek(0)
+    return source
+
+
 def read_table(path: str | Path) -> Any:
-    """A pandas DataFrame from a CSV, TSV or Parquet file, with clear errors."""
-    path = Path(path)
-    fmt = _table_format(path)
-    if not path.exists():
-        raise UsageError(f"data file {path} does not exist")
-    if not path.is_file():
-        raise UsageError(f"{path} is not a file")
+    """A pandas DataFrame from a CSV, TSV or Parquet file (``-``: CSV on standard input), with clear errors."""
+    if str(path) == "-":
+        path, fmt, source = Path("-"), "csv", pyio.BytesIO(stdin_bytes())
+    else:
+        path = Path(path)
+        fmt, source = _table_format(path), path
+        if not path.exists():
+            raise UsageError(f"data file {path} does not exist")
+        if not path.is_file():
+            raise UsageError(f"{path} is not a file")
     pd = import_pandas()
     try:
         if fmt == "parquet":
             return pd.read_parquet(path)
-        return pd.read_csv(path, sep="\t" if fmt == "tsv" else ",")
+        sep = "\t" if fmt == "tsv" else ","
+        try:
+            return _read_csv(pd, source, sep, "utf-8")
+        except UnicodeDecodeError:  # not UTF-8: Latin-1 decodes any bytes
+            return _read_csv(pd, source, sep, "latin-1")
     except ImportError as e:
         raise UsageError(f"reading {path} needs pyarrow: pip install 'glassnet[data]'") from e
     except Exception as e:
@@ -56,6 +95,8 @@ def write_table(df: Any, path: str | Path | None, force: bool) -> None:
         return
     path = Path(path)
     fmt = _table_format(path)
+    if path.is_dir():
+        raise UsageError(f"--output {path} is a directory; give a file name")
     if path.exists() and not force:
         raise UsageError(f"{path} already exists; pass --force to replace it")
     # written whole, then renamed into place: never a half-written table

@@ -27,10 +27,11 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 from .. import backend, nn, optim
 from ..autograd import Tensor, no_grad
 from ..data import ArraySource, densify, take_rows, to_device
-from ..train import LBFGS, ClipGradNorm, Loop, Penalty
+from ..train import LBFGS, Callback, ClipGradNorm, Loop, Penalty
 from ._heads import HEADS
 from ._optimizers import SklearnAdam, SklearnSGD
 from ._rules import LBFGSRules, StochasticRules
+from ._sklearn_callbacks import CallbackSupportMixin, FitTasks
 from ._stopping import LearningRate, Plateau
 
 STOCHASTIC_SOLVERS = ("sgd", "adam", "rmsprop", "adamw")
@@ -45,12 +46,26 @@ def has_partial_fit(est: BaseMLP) -> bool:
     return True
 
 
-class BaseMLP(BaseEstimator):
+def _split_callbacks(callbacks: Any) -> tuple[list, list[Callback]]:
+    """(``cb(est, record)`` functions, fit-loop Callbacks) from what ``fit(callbacks=...)`` was given."""
+    functions, loop_callbacks = [], []
+    for cb in callbacks or ():
+        if isinstance(cb, Callback):
+            loop_callbacks.append(cb)
+        elif callable(cb):
+            functions.append(cb)
+        else:
+            raise TypeError(f"callbacks must be glassnet.train.Callback objects or functions cb(estimator, record), "
+                            f"got {type(cb).__name__}")
+    return functions, loop_callbacks
+
+
+class BaseMLP(CallbackSupportMixin, BaseEstimator):
     """Base of the glassnet MLP estimators; use MLPClassifier or MLPRegressor."""
 
     _parameter_constraints: ClassVar[dict] = {
         "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
-        "activation": [StrOptions({"identity", "logistic", "tanh", "relu"})],
+        "activation": [StrOptions({"identity", "logistic", "tanh", "relu", "leaky_relu", "gelu", "elu", "silu"})],
         "solver": [StrOptions({"lbfgs", *STOCHASTIC_SOLVERS})],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
@@ -139,6 +154,10 @@ class BaseMLP(BaseEstimator):
     def _stratify(self, Y: np.ndarray) -> np.ndarray | None:
         """Labels to stratify the early-stopping split by, or None."""
         return None
+
+    def _class_weighted(self, y: Any, sample_weight: np.ndarray | None, incremental: bool) -> np.ndarray | None:
+        """The sample weights with the classifier's ``class_weight`` applied (the regressor has none)."""
+        return sample_weight
 
     # ---- devices and the network ------------------------------------------------------------
     def _namespace(self) -> Any:
@@ -248,11 +267,16 @@ class BaseMLP(BaseEstimator):
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X: Any, y: Any, sample_weight: Any = None, *, callbacks: Any = None,
             resume: dict | None = None) -> BaseMLP:
-        """Fit to (X, y); ``callbacks(est, record)`` run after each epoch (True stops), ``resume`` continues a state.
+        """Fit to (X, y); ``resume`` (a :meth:`get_training_state` dict) continues a saved fit exactly.
 
-        ``resume`` is a :meth:`get_training_state` dict; the fit then picks up exactly where it stopped.
+        ``callbacks``: fit-loop callbacks (:class:`glassnet.train.Callback`, e.g. ``ProgressBar``), and functions
+        ``cb(estimator, record)`` run after each epoch (True stops). scikit-learn's own callbacks
+        (``set_callbacks``, scikit-learn 1.9+) see the fit as a task and each epoch as a subtask.
         """
-        return self._fit(X, y, sample_weight, callbacks=callbacks, resume=resume)
+        tasks = FitTasks(self, X, y, sample_weight)
+        self._fit(X, y, sample_weight, callbacks=[*(callbacks or ()), *tasks.epochs()], resume=resume)
+        tasks.end()
+        return self
 
     def _fit(self, X: Any, y: Any, sample_weight: Any = None, *, incremental: bool = False,
              callbacks: Any = None, resume: dict | None = None) -> BaseMLP:
@@ -269,6 +293,7 @@ class BaseMLP(BaseEstimator):
         X, Y, n_outputs, head = self._validate_input(X, y, incremental, reset=first)
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
+        sample_weight = self._class_weighted(y, sample_weight, incremental)
         sizes = [X.shape[1], *sizes_hidden, n_outputs]
         if first:
             self._initialize(sizes, head)
@@ -327,6 +352,7 @@ class BaseMLP(BaseEstimator):
 
     def _fit_stochastic(self, X: Any, Y: np.ndarray, sw: np.ndarray | None, incremental: bool, callbacks: Any,
                         resume: dict | None) -> None:
+        functions, loop_callbacks = _split_callbacks(callbacks)
         xp, dtype = self._namespace(), backend.float_dtype(self._namespace(), self.dtype)
         head = HEADS[self.out_activation_]
         early = self.early_stopping
@@ -365,12 +391,12 @@ class BaseMLP(BaseEstimator):
         lr_rule = LearningRate(self._optimizer, schedule, self.learning_rate_init, self.power_t)
         penalty = self._penalty()
         rules = StochasticRules(self, penalty.weights, plateau, lr_rule, validate=validate, keep_best=early,
-                                incremental=incremental, callbacks=callbacks or ())
+                                incremental=incremental, callbacks=functions)
         steps = [penalty] if penalty.active else []
         if self.max_grad_norm is not None:
             steps.append(ClipGradNorm(self.max_grad_norm))
-        loop = Loop(self.module_, head.loss, self._optimizer, source, callbacks=[*steps, rules], rng=self._rng,
-                    history=self.history_)
+        loop = Loop(self.module_, head.loss, self._optimizer, source, callbacks=[*steps, rules, *loop_callbacks],
+                    rng=self._rng, history=self.history_)
         if resume is not None:
             rules.load_state_dict(resume["loop"])
             loop.state.epoch = rules.epoch
@@ -381,11 +407,13 @@ class BaseMLP(BaseEstimator):
         xp = self._namespace()
         dtype = backend.float_dtype(xp, self.dtype)
         source = ArraySource(densify(X, xp, dtype), Y, sw, batch_size=None, shuffle=False, xp=xp, dtype=dtype)
+        functions, loop_callbacks = _split_callbacks(callbacks)
         penalty = self._penalty()
-        rules = LBFGSRules(self, penalty.weights, callbacks=callbacks or ())
+        rules = LBFGSRules(self, penalty.weights, callbacks=functions)
         optimizer = LBFGS(self.module_.parameters(), max_fun=self.max_fun, tol=self.tol)
         loop = Loop(self.module_, HEADS[self.out_activation_].loss, optimizer, source,
-                    callbacks=[penalty, rules] if penalty.active else [rules], rng=self._rng, history=self.history_)
+                    callbacks=[*([penalty] if penalty.active else []), rules, *loop_callbacks], rng=self._rng,
+                    history=self.history_)
         self.n_iter_ = 0
         self._rules = None  # L-BFGS keeps no state to resume from
         loop.run(self.max_iter)

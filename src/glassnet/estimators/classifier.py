@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from numbers import Real
+from typing import Any, ClassVar
 
 import numpy as np
 from sklearn.base import ClassifierMixin, _fit_context
 from sklearn.metrics import accuracy_score
 from sklearn.preprocessing import LabelBinarizer
+from sklearn.utils._param_validation import StrOptions
+from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import _check_partial_fit_first_call, type_of_target, unique_labels
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
@@ -26,9 +29,13 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
 
     - ``solver`` 'rmsprop' (smoothing 0.99, ``epsilon``) and 'adamw' (Adam whose ``alpha`` is a
       decoupled weight decay, W *= 1 - lr * alpha per step, instead of an L2 gradient term);
+    - ``activation`` also 'leaky_relu', 'gelu', 'elu' and 'silu';
     - ``dropout``: probability of zeroing each hidden unit while training;
     - ``l1``: adds l1 * sum|W| / batch_size to the loss (biases are never penalized);
     - ``max_grad_norm``: clip the global gradient norm of every step;
+    - ``class_weight``: None, 'balanced' or {class: weight}, with scikit-learn's meaning (each sample's
+      weight is multiplied by its class's weight; 'balanced' weighs classes by n_samples / (n_classes *
+      count), from the y given to ``fit``);
     - ``device``: 'cpu' (NumPy) or 'cuda'/'gpu' (CuPy); ``dtype``: 'float32' or 'float64'.
 
     Fitted attributes are scikit-learn's (``coefs_``, ``loss_curve_``, ``classes_``...) plus
@@ -46,6 +53,27 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
     """
 
     _fitted_attributes = (*BaseMLP._fitted_attributes, "classes_")
+    _parameter_constraints: ClassVar[dict] = {**BaseMLP._parameter_constraints,
+                                              "class_weight": [StrOptions({"balanced"}), dict, None]}
+
+    def __init__(self, hidden_layer_sizes: Any = (100,), activation: str = "relu", *, solver: str = "adam",
+                 alpha: float = 0.0001, batch_size: Any = "auto", learning_rate: str = "constant",
+                 learning_rate_init: float = 0.001, power_t: float = 0.5, max_iter: int = 200,
+                 shuffle: bool = True, random_state: Any = None, tol: float = 1e-4, verbose: bool = False,
+                 warm_start: bool = False, momentum: float = 0.9, nesterovs_momentum: bool = True,
+                 early_stopping: bool = False, validation_fraction: float = 0.1, beta_1: float = 0.9,
+                 beta_2: float = 0.999, epsilon: float = 1e-8, n_iter_no_change: Any = 10, max_fun: int = 15000,
+                 dropout: float = 0.0, l1: float = 0.0, max_grad_norm: float | None = None,
+                 device: str = "cpu", dtype: str = "float32", class_weight: Any = None) -> None:
+        super().__init__(
+            hidden_layer_sizes=hidden_layer_sizes, activation=activation, solver=solver, alpha=alpha,
+            batch_size=batch_size, learning_rate=learning_rate, learning_rate_init=learning_rate_init,
+            power_t=power_t, max_iter=max_iter, shuffle=shuffle, random_state=random_state, tol=tol,
+            verbose=verbose, warm_start=warm_start, momentum=momentum, nesterovs_momentum=nesterovs_momentum,
+            early_stopping=early_stopping, validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
+            epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun, dropout=dropout, l1=l1,
+            max_grad_norm=max_grad_norm, device=device, dtype=dtype)
+        self.class_weight = class_weight
 
     @available_if(has_partial_fit)
     @_fit_context(prefer_skip_nested_validation=True)
@@ -55,6 +83,24 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             self._label_binarizer = LabelBinarizer()
             self._label_binarizer.fit(y if type_of_target(y).startswith("multilabel") else classes)
         return self._fit(X, y, sample_weight, incremental=True)
+
+    def _class_weighted(self, y: Any, sample_weight: Any, incremental: bool) -> Any:
+        """``sample_weight`` times each row's class weight (scikit-learn's meaning); unchanged without class_weight."""
+        weights = self.class_weight
+        if weights is None:
+            return sample_weight
+        if incremental and weights == "balanced":
+            raise ValueError("class_weight='balanced' is not available with partial_fit: a batch's class counts "
+                             "are not the data's; pass a dict of class weights instead")
+        if isinstance(weights, dict):
+            unknown = [c for c in weights if c not in set(self.classes_.tolist())]
+            if unknown:
+                raise ValueError(f"class_weight names classes {unknown} that are not among the data's classes "
+                                 f"{self.classes_.tolist()}")
+            if not all(isinstance(w, Real) and w >= 0 for w in weights.values()):
+                raise ValueError(f"class_weight values must be non-negative numbers, got {weights}")
+        per_row = compute_sample_weight(weights, y)
+        return per_row if sample_weight is None else per_row * sample_weight
 
     def _validate_input(self, X: Any, y: Any, incremental: bool, reset: bool) -> tuple[Any, np.ndarray, int, str]:
         X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,

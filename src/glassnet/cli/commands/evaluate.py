@@ -15,7 +15,7 @@ def add_parser(subparsers: argparse._SubParsersAction, common: argparse.Argument
     """Declare ``glassnet evaluate`` and its options."""
     p = subparsers.add_parser("evaluate", parents=[common], help="score a model on a labelled data file")
     p.add_argument("model")
-    p.add_argument("data")
+    p.add_argument("data", help="CSV, TSV or Parquet file; - reads CSV from standard input")
     p.add_argument("--target", default=None, help="target column (default: the one used in training)")
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
     return p
@@ -26,8 +26,13 @@ def run(args: argparse.Namespace) -> int:
     model = SavedModel(args.model)
     df = read_table(args.data)
     target = args.target or model.target
+    if target in model.feature_columns():
+        raise UsageError(f"--target {target!r} is one of the model's input columns; the model predicts "
+                         f"{model.target!r}")
     if target not in df.columns:
         raise UsageError(f"target column {target!r} is not in {args.data}; choose one with --target")
+    if len(df) == 0:
+        raise UsageError(f"{args.data} has no rows to evaluate the model on")
     metrics = model.score(df, target)
     if args.json:
         print(json.dumps(metrics))

@@ -35,12 +35,11 @@ def run(args: argparse.Namespace) -> int:
     rows.append(("parameters", f"{arch.get('n_parameters', 0):,}"))
     if meta.get("labels"):
         rows.append(("labels", ", ".join(map(str, meta["labels"]))))
+    training = meta.get("training", {})
     if meta["kind"] == "estimator":
-        defaults = type(obj)().get_params(deep=False)
-        changed = {k: v for k, v in obj.get_params(deep=False).items() if repr(v) != repr(defaults.get(k))}
-        rows.append(("settings", ", ".join(f"{k}={v!r}" for k, v in changed.items()) or "defaults"))
-        rows.append(("epochs", str(getattr(obj, "n_iter_", "?"))))
-    data = meta.get("training", {}).get("data")
+        kept = f" (weights kept from epoch {training['kept_epoch']})" if "kept_epoch" in training else ""
+        rows.append(("epochs", f"{getattr(obj, 'n_iter_', '?')}{kept}"))
+    data = training.get("data")
     if data:
         where = Path(data["file"]).name if "file" in data else f"built-in {data.get('dataset')}"
         rows.append(("data", f"{where}: {data.get('rows')} rows, target {data.get('target')!r}"))
@@ -48,6 +47,16 @@ def run(args: argparse.Namespace) -> int:
         rows.append(("metrics", metric_line(meta["metrics"], "") + " (held-out rows)"))
     for name, value in rows:
         print(f"{name:<14}{value}")
+    if meta["kind"] == "estimator":  # every effective setting, marking those that differ from the class's default
+        defaults = type(obj)().get_params(deep=False)
+        print("estimator settings")
+        for k, v in obj.get_params(deep=False).items():
+            changed = f"  (default {defaults[k]!r})" if repr(v) != repr(defaults.get(k)) else ""
+            print(f"  {k:<22}{v!r}{changed}")
+    if training.get("settings"):
+        print("run settings")
+        for k, v in training["settings"].items():
+            print(f"  {k:<22}{v!r}")
     if meta.get("preprocessing"):
         print("preprocessing")
         lines = Preprocessor.from_dict(meta["preprocessing"]).summary().splitlines()

@@ -15,9 +15,11 @@ def add_parser(subparsers: argparse._SubParsersAction, common: argparse.Argument
     """Declare ``glassnet predict`` and its options."""
     p = subparsers.add_parser("predict", parents=[common], help="predict for a data file")
     p.add_argument("model")
-    p.add_argument("data")
+    p.add_argument("data", help="CSV, TSV or Parquet file; - reads CSV from standard input")
     p.add_argument("--output", "-o", default=None, help="CSV or Parquet file (default: CSV on standard output)")
     p.add_argument("--proba", action="store_true", help="add one probability column per class")
+    p.add_argument("--id", nargs="+", default=[], metavar="COL",
+                   help="copy these columns (row identifiers) into the predictions, in front")
     p.add_argument("--force", action="store_true", help="replace an existing output file")
     return p
 
@@ -25,9 +27,17 @@ def add_parser(subparsers: argparse._SubParsersAction, common: argparse.Argument
 def run(args: argparse.Namespace) -> int:
     """Write the predictions to --output, or as CSV to standard output."""
     model = SavedModel(args.model)
+    if args.output and Path(args.output).is_dir():
+        raise UsageError(f"--output {args.output} is a directory; give a file name")
     if args.output and Path(args.output).exists() and not args.force:
         raise UsageError(f"{args.output} already exists; pass --force to replace it")
-    out = model.predictions(read_table(args.data), proba=args.proba)
+    df = read_table(args.data)
+    absent = [c for c in args.id if c not in df.columns]
+    if absent:
+        raise UsageError(f"--id: no columns {absent} in {args.data}; its columns are {list(map(str, df.columns))}")
+    out = model.predictions(df, proba=args.proba)
+    if args.id:
+        out = df[args.id].reset_index(drop=True).join(out, rsuffix="_predicted")
     write_table(out, args.output, args.force)
     if args.output:
         print(f"{len(out)} predictions written to {args.output}", file=sys.stderr)
