@@ -27,7 +27,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 from .. import backend, nn, optim
 from ..autograd import Tensor, no_grad
 from ..data import ArraySource, densify, take_rows, to_device
-from ..train import LBFGS, Callback, ClipGradNorm, Loop, Penalty
+from ..train import LBFGS, Callback, ClipGradNorm, Loop, Monitor, NaNGuard, Penalty
 from ._heads import HEADS
 from ._optimizers import SklearnAdam, SklearnSGD
 from ._rules import LBFGSRules, StochasticRules
@@ -36,6 +36,8 @@ from ._stopping import LearningRate, Plateau
 
 STOCHASTIC_SOLVERS = ("sgd", "adam", "rmsprop", "adamw")
 _PREDICT_CHUNK = 4096  # rows densified at a time when predicting on sparse input
+NAN_ADVICE = ("lower learning_rate_init (now {lr}), clip the gradients with max_grad_norm (1.0, say), or scale X "
+              "(StandardScaler) and, for regression, the target")
 
 
 def has_partial_fit(est: BaseMLP) -> bool:
@@ -92,6 +94,7 @@ class BaseMLP(CallbackSupportMixin, BaseEstimator):
         "max_grad_norm": [Interval(Real, 0, None, closed="neither"), None],
         "device": [StrOptions({"cpu", "cuda", "gpu"})],
         "dtype": [StrOptions({"float32", "float64"})],
+        "monitor": ["boolean"],
     }
 
     # Plain data that, with get_params(), fully describes a fitted estimator (model files rely on it).
@@ -112,7 +115,7 @@ class BaseMLP(CallbackSupportMixin, BaseEstimator):
                  early_stopping: bool = False, validation_fraction: float = 0.1, beta_1: float = 0.9,
                  beta_2: float = 0.999, epsilon: float = 1e-8, n_iter_no_change: Any = 10, max_fun: int = 15000,
                  dropout: float = 0.0, l1: float = 0.0, max_grad_norm: float | None = None,
-                 device: str = "cpu", dtype: str = "float32") -> None:
+                 device: str = "cpu", dtype: str = "float32", monitor: bool = True) -> None:
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -141,6 +144,7 @@ class BaseMLP(CallbackSupportMixin, BaseEstimator):
         self.max_grad_norm = max_grad_norm
         self.device = device
         self.dtype = dtype
+        self.monitor = monitor
 
     # ---- subclass hooks ---------------------------------------------------------------------
     def _validate_input(self, X: Any, y: Any, incremental: bool, reset: bool) -> tuple[Any, np.ndarray, int, str]:
@@ -395,13 +399,21 @@ class BaseMLP(CallbackSupportMixin, BaseEstimator):
         steps = [penalty] if penalty.active else []
         if self.max_grad_norm is not None:
             steps.append(ClipGradNorm(self.max_grad_norm))
-        loop = Loop(self.module_, head.loss, self._optimizer, source, callbacks=[*steps, rules, *loop_callbacks],
-                    rng=self._rng, history=self.history_)
+        loop = Loop(self.module_, head.loss, self._optimizer, source,
+                    callbacks=[*steps, *self._watchers(X, xp, dtype), rules, *loop_callbacks], rng=self._rng,
+                    history=self.history_)
         if resume is not None:
             rules.load_state_dict(resume["loop"])
             loop.state.epoch = rules.epoch
         self._rules, self._split_rows = rules, split
         loop.run(self.max_iter)
+
+    def _watchers(self, X: Any, xp: Any, dtype: Any) -> list[Callback]:
+        """With ``monitor``: the gradient-health monitor (its probe: the first 256 training rows) and the NaN guard."""
+        if not self.monitor:
+            return []
+        probe = take_rows(X, slice(0, min(256, X.shape[0])), xp, dtype)
+        return [Monitor(probe=probe), NaNGuard(advice=NAN_ADVICE)]
 
     def _fit_lbfgs(self, X: Any, Y: np.ndarray, sw: np.ndarray | None, callbacks: Any) -> None:
         xp = self._namespace()

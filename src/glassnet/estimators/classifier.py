@@ -36,11 +36,21 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
     - ``class_weight``: None, 'balanced' or {class: weight}, with scikit-learn's meaning (each sample's
       weight is multiplied by its class's weight; 'balanced' weighs classes by n_samples / (n_classes *
       count), from the y given to ``fit``);
-    - ``device``: 'cpu' (NumPy) or 'cuda'/'gpu' (CuPy); ``dtype``: 'float32' or 'float64'.
+    - ``device``: 'cpu' (NumPy) or 'cuda'/'gpu' (CuPy); ``dtype``: 'float32' or 'float64';
+    - ``monitor`` (default True): watch the health of training (stochastic solvers). Each epoch's
+      record gains the update-to-weight ratio per layer, the fractions of dead ReLU and saturated
+      sigmoid/tanh units (on the first 256 training rows) and the loss spikes, which
+      ``glassnet.diagnose(est)`` reads; and a NaN guard stops training at the first non-finite loss
+      or gradient, before it reaches the weights: a RuntimeWarning names the step and the layer and
+      what to try, and the estimator keeps the last good weights. ``monitor=False`` leaves both out
+      (a little faster; a diverging fit then ends as scikit-learn's does, with a ValueError).
 
     Fitted attributes are scikit-learn's (``coefs_``, ``loss_curve_``, ``classes_``...) plus
     ``module_``, the trained :class:`glassnet.nn.MLP`, and ``history_``, one record per epoch:
-    epoch, loss, val_score, val_loss, lr, wall_time, grad_norm and weight_norm per layer.
+    epoch, loss, val_score, val_loss, lr, wall_time, grad_norm and weight_norm per layer, and with
+    ``monitor`` update_ratio, dead_fraction, saturated_fraction, loss_spikes and loss_spike_max (an
+    epoch cut short by the NaN guard is recorded too, with the event under ``nonfinite``; it does
+    not count in ``n_iter_`` or ``loss_curve_``).
 
     Examples
     --------
@@ -64,7 +74,8 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
                  early_stopping: bool = False, validation_fraction: float = 0.1, beta_1: float = 0.9,
                  beta_2: float = 0.999, epsilon: float = 1e-8, n_iter_no_change: Any = 10, max_fun: int = 15000,
                  dropout: float = 0.0, l1: float = 0.0, max_grad_norm: float | None = None,
-                 device: str = "cpu", dtype: str = "float32", class_weight: Any = None) -> None:
+                 device: str = "cpu", dtype: str = "float32", monitor: bool = True,
+                 class_weight: Any = None) -> None:
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes, activation=activation, solver=solver, alpha=alpha,
             batch_size=batch_size, learning_rate=learning_rate, learning_rate_init=learning_rate_init,
@@ -72,7 +83,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             verbose=verbose, warm_start=warm_start, momentum=momentum, nesterovs_momentum=nesterovs_momentum,
             early_stopping=early_stopping, validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
             epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun, dropout=dropout, l1=l1,
-            max_grad_norm=max_grad_norm, device=device, dtype=dtype)
+            max_grad_norm=max_grad_norm, device=device, dtype=dtype, monitor=monitor)
         self.class_weight = class_weight
 
     @available_if(has_partial_fit)
