@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.base import BaseEstimator, _fit_context
+from sklearn.base import BaseEstimator, _fit_context, clone
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, Options, StrOptions
@@ -27,6 +27,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 from .. import backend, nn, optim
 from ..autograd import Tensor, no_grad
 from ..data import ArraySource, densify, take_rows, to_device
+from ..inspect.lr_finder import TrainingSetup
 from ..train import LBFGS, Callback, ClipGradNorm, Loop, Monitor, NaNGuard, Penalty
 from ._heads import HEADS
 from ._optimizers import SklearnAdam, SklearnSGD
@@ -429,6 +430,31 @@ class BaseMLP(CallbackSupportMixin, BaseEstimator):
         self.n_iter_ = 0
         self._rules = None  # L-BFGS keeps no state to resume from
         loop.run(self.max_iter)
+
+    # ---- the learning-rate range test ----------------------------------------------------------
+    def _lr_find_setup(self, X: Any, y: Any) -> TrainingSetup:
+        """What ``glassnet.lr_find`` trains: a copy of this estimator's network (the fitted one, or the one ``fit``
+        would start from) with its loss, solver, batches, penalties and clipping; the estimator is left alone."""
+        if self.solver not in STOCHASTIC_SOLVERS:
+            raise ValueError(f"lr_find needs a stochastic solver ('sgd', 'adam', 'rmsprop' or 'adamw'); "
+                             f"solver={self.solver!r} has no learning rate to search")
+        fitted = hasattr(self, "coefs_")
+        est = copy.deepcopy(self) if fitted else clone(self)
+        est._validate_params()
+        X, Y, n_outputs, head = est._validate_input(X, y, incremental=False, reset=not fitted)
+        sizes = [X.shape[1], *est._hidden_sizes(), n_outputs]
+        if fitted:
+            est._check_continuation(sizes, head)
+        else:
+            est._initialize(sizes, head)
+        xp = est._namespace()
+        source = ArraySource(X, Y, est._class_weighted(y, None, False), batch_size=est._batch_size(X.shape[0]),
+                             shuffle=est.shuffle, xp=xp, dtype=backend.float_dtype(xp, est.dtype))
+        penalty = est._penalty()
+        steps = [penalty] if penalty.active else []
+        if est.max_grad_norm is not None:
+            steps.append(ClipGradNorm(est.max_grad_norm))
+        return TrainingSetup(est.module_, HEADS[head].loss, est._make_optimizer(), source, steps, est._rng)
 
     # ---- training state (resume) and the fitted attributes ----------------------------------
     def get_training_state(self) -> dict[str, Any]:
