@@ -195,3 +195,10 @@ def test_bad_input_is_named():
         gn.diagnose("runs/x")
     assert gn.diagnose([]) == []
     assert gn.inspect.diagnose is gn.diagnose
+
+
+def test_docstring_example_runs():
+    import doctest
+    import sys
+
+    assert doctest.testmod(sys.modules["glassnet.inspect.diagnosis"]).failed == 0

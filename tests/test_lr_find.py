@@ -146,3 +146,10 @@ def test_the_plot(tmp_path):
     fig = result.plot(tmp_path / "lr.png")
     assert (tmp_path / "lr.png").stat().st_size > 1000 and fig.axes[0].get_xscale() == "log"
     assert isinstance(result, LRFinderResult) and gn.lr_find is gn.inspect.lr_find
+
+
+def test_docstring_example_runs():
+    import doctest
+    import sys
+
+    assert doctest.testmod(sys.modules["glassnet.inspect.lr_finder"]).failed == 0
