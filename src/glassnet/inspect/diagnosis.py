@@ -14,7 +14,7 @@ applies one rule per kind of failure. The rules and their thresholds:
   its peak (last epoch).
 - ``lr_too_high``: an update-to-weight ratio of 0.5 or more (a step that moves the weights by half their
   size), or a training loss that rose in 3 of the last 5 epochs by more than a tenth of its earlier
-  fall, or 5 or more loss spikes of 10 times the recent median.
+  fall, or 5 or more loss spikes of 10 times the mean loss of the steps before.
 - ``lr_too_low``: a median update-to-weight ratio below 1e-4 while the training loss has not halved (and
   the gradients are not what is missing: the largest is at least 1e-3 of its layer's weights).
 - ``overfitting``: a validation loss that rose to 1.3 times its minimum and stayed above it for at
@@ -269,7 +269,7 @@ def _lr_high(run: _Run) -> list[Finding]:
     peaks = [r.get("loss_spike_max") for r in run.history if _finite(r.get("loss_spike_max"))]
     if spikes >= SPIKES and peaks and max(peaks) >= SPIKE_SIZE:
         return [Finding("lr_too_high", None, None,
-                        f"{spikes} steps had a loss spike (up to {_fmt(max(peaks))} times the median of the steps "
+                        f"{spikes} steps had a loss spike (up to {_fmt(max(peaks))} times the mean of the steps "
                         "before): training is unstable.", {"loss_spikes": spikes, "loss_spike_max": max(peaks)},
                         suggestion)]
     return []

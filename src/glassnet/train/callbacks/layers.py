@@ -24,10 +24,14 @@ def linear_layers(module: Any) -> list[nn.Linear]:
 
 
 def frobenius(a: Any) -> float:
-    """The Frobenius norm of an array, summed in float64 (no overflow for large float32 values)."""
+    """The Frobenius norm of an array (summed again in float64 when its own dtype overflows)."""
     xp = backend.namespace(a)
-    flat = xp.astype(xp.reshape(a, (-1,)), xp.float64)
-    return math.sqrt(float(xp.vecdot(flat, flat)))
+    flat = xp.reshape(a, (-1,))
+    square = float(xp.vecdot(flat, flat))
+    if math.isinf(square):
+        flat = xp.astype(flat, xp.float64)
+        square = float(xp.vecdot(flat, flat))
+    return math.sqrt(square)
 
 
 @dataclass
@@ -53,7 +57,7 @@ def layer_outputs(module: Any, x: Any) -> list[LayerOutput] | None:
     gradients, and return each Linear layer's output and its activation's; None for other modules.
 
     Dropout layers are left out (as at inference), so no random numbers are drawn and the module's
-    training mode is left alone. Stops early at the first output that is not finite.
+    training mode is left alone.
     """
     if not isinstance(module, nn.Sequential):
         return None
@@ -72,8 +76,4 @@ def layer_outputs(module: Any, x: Any) -> list[LayerOutput] | None:
                 pending.activation = WATCHED.get(type(layer), type(layer).__name__)
                 pending.output = h.data
                 pending = None
-            else:
-                continue
-            if not bool(h.xp.all(h.xp.isfinite(h.data))):
-                break
     return found

@@ -17,8 +17,8 @@ from ...autograd import Tensor
 from .base import Callback
 from .layers import frobenius, layer_outputs, linear_layers
 
-SPIKE_WINDOW = 20  # a step's loss is compared with the median of the steps before it
-SPIKE_FACTOR = 4.0  # ... and is a spike above this many times that median
+SPIKE_WINDOW = 20  # a step's loss is compared with the mean of the steps before it
+SPIKE_FACTOR = 4.0  # ... and is a spike above this many times that mean
 SLOPE_FLOOR = 0.05  # a sigmoid/tanh output is saturated where the slope is below this fraction of its peak
 _LOSS_BUFFER = 4096  # losses kept before they are reduced to spike counts
 
@@ -33,7 +33,7 @@ class Monitor(Callback):
       the probe batch (None for a layer not followed by a ReLU).
     - ``saturated_fraction``: per layer, the fraction of its sigmoid or tanh outputs on the probe batch
       where the activation's slope is below 5 % of its peak (None for other layers).
-    - ``loss_spikes``: the epoch's steps whose loss exceeded 4 times the median loss of the 20 steps
+    - ``loss_spikes``: the epoch's steps whose loss exceeded 4 times the mean loss of the 20 steps
       before; ``loss_spike_max``: the largest such ratio seen in the epoch (None before 21 steps).
 
     The sampled steps are the first of every epoch (``every=None``) or every ``every``-th step.
@@ -115,7 +115,7 @@ class Monitor(Callback):
                 continue
             xp = backend.namespace(a)
             if out.activation == "relu":
-                dead[out.index] = float(xp.mean(xp.astype(xp.all(a <= 0, axis=0), xp.float64)))
+                dead[out.index] = 1.0 - float(xp.sum(xp.astype(xp.any(a > 0, axis=0), xp.float64))) / a.shape[1]
                 continue
             slope = 4.0 * a * (1.0 - a) if out.activation == "sigmoid" else 1.0 - a * a
             saturated[out.index] = float(xp.mean(xp.astype(slope < SLOPE_FLOOR, xp.float64)))
@@ -161,7 +161,7 @@ class Monitor(Callback):
         if not self._ratios:
             return [None] * len(self._weights)
         columns = zip(*self._ratios, strict=True)
-        return [None if any(v is None for v in col) else float(np.mean(col)) for col in columns]
+        return [None if any(v is None for v in col) else sum(col) / len(col) for col in columns]
 
     def _collect(self, x: Any) -> None:
         x = x.data if isinstance(x, Tensor) else x
@@ -185,13 +185,13 @@ class Monitor(Callback):
         self._tail = series[-SPIKE_WINDOW:]
         if series.size <= SPIKE_WINDOW:
             return
-        windows = np.lib.stride_tricks.sliding_window_view(series[:-1], SPIKE_WINDOW)[-values.size:]
-        later = series[-windows.shape[0]:]
-        median = np.median(windows, axis=1)
-        usable = (median > 0) & np.isfinite(later) & (later >= 0)
+        sums = np.cumsum(np.concatenate([[0.0], series[:-1]]))
+        mean = (sums[SPIKE_WINDOW:] - sums[:-SPIKE_WINDOW])[-values.size:] / SPIKE_WINDOW
+        later = series[-mean.size:]
+        usable = (mean > 0) & np.isfinite(later) & (later >= 0)
         if not usable.any():
             return
-        ratio = later[usable] / median[usable]
+        ratio = later[usable] / mean[usable]
         self._spikes += int(np.count_nonzero(ratio > SPIKE_FACTOR))
         peak = float(ratio.max())
         self._spike_max = peak if self._spike_max is None else max(self._spike_max, peak)

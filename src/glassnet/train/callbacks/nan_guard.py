@@ -66,16 +66,18 @@ class NaNGuard(Callback):
     def _gradients_finite(self) -> bool:
         """True when every gradient is finite: a sum of squares is, unless an element is NaN or infinite (or it
         overflows, which the exact check then tells apart)."""
-        flat = self._flat
-        if flat is not None and all(p.grad is None or p.grad.base is flat for p in self._params):
-            if math.isfinite(float(np.vecdot(flat, flat))):
+        flat, first, last = self._flat, self._params[0].grad, self._params[-1].grad
+        # the flat buffer, once every gradient was seen in it: it stays theirs while the optimizer keeps it
+        if flat is not None and getattr(first, "base", None) is flat and getattr(last, "base", flat) is flat:
+            if math.isfinite(float(np.dot(flat, flat))):
                 return True
         else:
             grads = [p.grad for p in self._params if p.grad is not None]
             if not grads:
                 return True
             base = getattr(grads[0], "base", None)
-            if isinstance(base, np.ndarray) and base.ndim == 1 and all(g.base is base for g in grads):
+            if (isinstance(base, np.ndarray) and base.ndim == 1 and first is not None and last is not None
+                    and all(g.base is base for g in grads)):
                 self._flat = base
                 return self._gradients_finite()
             xp = backend.namespace(grads[0])
