@@ -1,5 +1,5 @@
-"""Training report: matplotlib PNGs (loss, metric, learning rate, per-layer norms, confusion matrix or
-predicted-vs-actual) and one self-contained HTML page with the images embedded.
+"""Training report: matplotlib PNGs (loss, metric, learning rate, per-layer norms, training health, confusion
+matrix or predicted-vs-actual) and one self-contained HTML page with the images embedded and a health section.
 
 A run directory holds ``history.jsonl`` (one JSON record per epoch), ``config.json`` (settings)
 and ``evaluation.json`` (held-out metrics and predictions); :func:`build` turns them into the report.
@@ -17,8 +17,9 @@ from typing import Any
 import numpy as np
 
 from .. import io
+from . import health
 
-_SKIP = {"epoch"}
+_SKIP = {"epoch", *health.MONITOR_KEYS}  # the monitor's fields have a plot of their own (cli.health)
 _LAYER_TITLES = {"grad_norm": "Gradient norm per layer", "weight_norm": "Weight norm per layer"}
 
 
@@ -213,6 +214,11 @@ def build(run_dir: str | Path) -> Path:
     elif evaluation.get("task") == "regression" and evaluation.get("y_true"):
         plots["Predicted vs actual"] = plot_pred_vs_actual(evaluation["y_true"], evaluation["y_pred"],
                                                            run_dir / "predicted_vs_actual.png")
+    health_plot = health.plot(history, run_dir / "health.png")
+    if health_plot is not None:
+        plots["Training health"] = health_plot
+    model = run_dir / "model.safetensors"  # the estimator knows its classes: chance-level loss for underfitting
+    found = health.findings(io.load(model) if model.exists() else history)
     metrics = {k: v for k, v in evaluation.get("metrics", {}).items() if k != "confusion_matrix"}
     images = "".join(
         f"<figure><img alt='{html.escape(title)}' src='data:image/png;base64,"
@@ -229,6 +235,7 @@ figure {{ display: inline-block; margin: 0 1em 1em 0; }} img {{ max-width: 100%;
 <h1>glassnet run {html.escape(run_dir.name)}</h1>
 <h2>Held-out metrics</h2>{_table(metrics) if metrics else "<p>none recorded</p>"}
 <h2>Training</h2>{_table({"epochs run": len(history), "weights kept from epoch": evaluation.get("kept_epoch", "?")})}
+<h2>Health</h2>{health.to_html(found)}
 <h2>Estimator settings</h2>{_table(config.get("estimator", {}))}
 <h2>Run settings</h2>{_table(config.get("run", {}))}
 <h2>Data</h2>{_table(config.get("data", {}))}

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from .. import io
+from . import health, lr_auto
 from .errors import UsageError
 from .jobs import Job, fold_target_scaling, make_estimator, prepare
 from .metrics import classification_metrics, full_proba, metric_line, regression_metrics
@@ -110,12 +111,16 @@ def start(settings: RunSettings, *, force: bool, quiet: bool) -> int:
     job, source = prepare(settings)
     est = _estimator(job, settings)
     output = _check_output(settings, force)
+    lr_search = None
+    if lr_auto.wanted(settings):  # --lr auto: the range test chooses the rate
+        settings, lr_search = lr_auto.choose(settings, job, quiet=quiet)
+        est = _estimator(job, settings)
     run_dir, staging = _new_run_dir(settings, job.name, force)
     if output is not None:
         settings = replace(settings, output=str(output.resolve()))
     params = {k: list(v) if isinstance(v, tuple) else v for k, v in est.get_params(deep=False).items()}
     config = {**settings.to_config(), "estimator": params, "data": source, "task": job.task,
-              "estimator_class": type(est).__name__}
+              "estimator_class": type(est).__name__, **({"lr_find": lr_search} if lr_search else {})}
     build = staging or run_dir
     try:
         _write_json(build / "config.json", config)
@@ -279,8 +284,8 @@ def _train(est: Any, job: Job, run_dir: Path, settings: RunSettings, config: dic
     kept = kept_epoch(est.history_, est.early_stopping and est.solver != "lbfgs")
     if not quiet and est.n_iter_ < est.max_iter:
         why = "the validation score" if est.early_stopping else "the training loss"
-        print(f"stopped after {est.n_iter_} epochs: {why} stopped improving; kept the weights of epoch {kept}",
-              file=sys.stderr)
+        why = f"{why} stopped improving" if "nonfinite" not in est.history_[-1] else "the NaN guard stopped training"
+        print(f"stopped after {est.n_iter_} epochs: {why}; kept the weights of epoch {kept}", file=sys.stderr)
     evaluation = {**_evaluate_job(est, job), "kept_epoch": kept, "target_scaling": job.target_scaling}
     _write_json(run_dir / "evaluation.json", evaluation)
     metadata = {"task": job.task, "target": config["data"]["target"],
@@ -306,6 +311,9 @@ def _fit(est: Any, job: Job, run_dir: Path, state: Any, start_epoch: int, every:
                                   dynamic_ncols=True, file=sys.stderr)
     with Interrupts() as interrupts, warnings.catch_warnings():
         warnings.filterwarnings("ignore", "Training interrupted by user")  # said below, in the command's words
+        if est.monitor:  # a diverging run: the NaN guard says what went wrong, NumPy's overflow warnings add nothing
+            for what in ("overflow encountered", "invalid value encountered"):
+                warnings.filterwarnings("ignore", what, RuntimeWarning)
         monitor = EpochMonitor(run_dir, every, bar, start_epoch, interrupts)
         try:
             est.fit(job.x_train, job.y_train, callbacks=[monitor], resume=state)
@@ -353,6 +361,8 @@ def _publish(est: Any, run_dir: Path, output: Path | None, metadata: dict[str, A
         io.save(est, output, overwrite=True, metadata=metadata)
     if metadata["metrics"]:
         print(metric_line(metadata["metrics"], "held-out "))
+    for line in health.lines(health.findings(est), len(est.history_)):
+        print(line)
     try:
         html = report.build(run_dir)
     except ImportError as e:

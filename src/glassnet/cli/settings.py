@@ -53,6 +53,16 @@ def batch_size(text: str) -> int | str:
         raise argparse.ArgumentTypeError(f"must be a whole number or auto, got {text!r}") from None
 
 
+def learning_rate(text: str) -> float | str:
+    """--lr: a positive number, or ``auto`` for the learning-rate range test's suggestion."""
+    if text == "auto":
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number or auto, got {text!r}") from None
+
+
 # (flags, estimator parameter, argparse keywords): one option for every estimator setting
 ESTIMATOR_OPTIONS: list[tuple[tuple[str, ...], str, dict[str, Any]]] = [
     (("--hidden-layer-sizes", "--hidden"), "hidden_layer_sizes",
@@ -60,7 +70,8 @@ ESTIMATOR_OPTIONS: list[tuple[tuple[str, ...], str, dict[str, Any]]] = [
     (("--activation",), "activation", {"metavar": "NAME", "help": "relu, tanh, logistic or identity"}),
     (("--solver", "--optimizer"), "solver", {"metavar": "NAME", "help": "adam, sgd, rmsprop, adamw or lbfgs"}),
     (("--learning-rate-init", "--lr"), "learning_rate_init",
-     {"type": float, "metavar": "LR", "help": "initial learning rate"}),
+     {"type": learning_rate, "metavar": "LR|auto",
+      "help": "initial learning rate; auto: the learning-rate range test's suggestion (glassnet lr-find)"}),
     (("--learning-rate",), "learning_rate", {"metavar": "SCHEDULE", "help": "sgd: constant, invscaling or adaptive"}),
     (("--max-iter", "--epochs"), "max_iter", {"type": int, "metavar": "N", "help": "most epochs to train"}),
     (("--batch-size",), "batch_size",
@@ -282,8 +293,11 @@ def check_estimator_params(cls: type, params: dict[str, Any], settings: RunSetti
         where = ", ".join(settings.label(k) for k in unknown)
         raise UsageError(f"unknown estimator setting(s) {unknown} ({where}); {hint}")
     params = {k: tuple(v) if k == "hidden_layer_sizes" and isinstance(v, list) else v for k, v in params.items()}
+    checked = dict(params)
+    if checked.get("learning_rate_init") == "auto":  # found by the range test before training (cli.lr_auto)
+        checked.pop("learning_rate_init")
     try:
-        cls(**params)._validate_params()
+        cls(**checked)._validate_params()
     except ValueError as e:  # scikit-learn's InvalidParameterError names the parameter, not the flag
         match = re.match(r"The '(\w+)' parameter of \w+ must be (.*)\. Got (.*) instead\.$", str(e), re.DOTALL)
         if match is None:

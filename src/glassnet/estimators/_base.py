@@ -447,9 +447,13 @@ class BaseMLP(CallbackSupportMixin, BaseEstimator):
             est._check_continuation(sizes, head)
         else:
             est._initialize(sizes, head)
+        sw = est._class_weighted(y, None, False)
+        if est.early_stopping:  # the rows fit trains on, without those it holds out for validation
+            rows = est._split(Y)[0]
+            X, Y, sw = X[rows], Y[rows], None if sw is None else sw[rows]
         xp = est._namespace()
-        source = ArraySource(X, Y, est._class_weighted(y, None, False), batch_size=est._batch_size(X.shape[0]),
-                             shuffle=est.shuffle, xp=xp, dtype=backend.float_dtype(xp, est.dtype))
+        source = ArraySource(X, Y, sw, batch_size=est._batch_size(X.shape[0]), shuffle=est.shuffle, xp=xp,
+                             dtype=backend.float_dtype(xp, est.dtype))
         penalty = est._penalty()
         steps = [penalty] if penalty.active else []
         if est.max_grad_norm is not None:

@@ -18,7 +18,8 @@ applies one rule per kind of failure. The rules and their thresholds:
 - ``lr_too_low``: a median update-to-weight ratio below 1e-4 while the training loss has not halved (and
   the gradients are not what is missing: the largest is at least 1e-3 of its layer's weights).
 - ``overfitting``: a validation loss that rose to 1.3 times its minimum and stayed above it for at
-  least 5 epochs (and a tenth of the run) while the training loss kept falling.
+  least 5 epochs (and a tenth of the run) while the training loss kept falling, in a run without
+  signs of instability (nan, exploding gradients, a learning rate too high).
 - ``underfitting``: a training loss that stopped improving (under 1 % over its last 10 epochs) at half
   or more of where it started (for a classifier: of the loss of guessing the classes uniformly), when
   no other finding explains it.
@@ -349,8 +350,10 @@ def _underfitting(run: _Run) -> list[Finding]:
 
 
 RULES: tuple[Callable[[_Run], list[Finding]], ...] = (
-    _nan, _exploding, _vanishing, _dead, _saturated, _lr_high, _lr_low, _overfitting)
-# underfitting is reported only when none of these explains a model that does not learn
+    _nan, _exploding, _vanishing, _dead, _saturated, _lr_high, _lr_low)
+# overfitting is reported only when training was stable (a diverging run's validation loss rises too), and
+# underfitting only when nothing else explains a model that does not learn
+UNSTABLE = {"nan", "exploding_gradients", "lr_too_high"}
 EXPLAINS_UNDERFITTING = {"nan", "exploding_gradients", "vanishing_gradients", "dead_relu", "saturation", "lr_too_high",
                          "lr_too_low"}
 
@@ -398,6 +401,8 @@ def diagnose(fitted_estimator_or_history: Any) -> list[Finding]:
     complete = [r for r in history if "nonfinite" not in r and _finite(r.get("loss")) and "epoch" in r]
     run = _Run(history, complete, chance, kept)
     findings = [f for rule in RULES for f in rule(run)]
+    if not any(f.kind in UNSTABLE for f in findings):
+        findings += _overfitting(run)
     if not any(f.kind in EXPLAINS_UNDERFITTING for f in findings):
         findings += _underfitting(run)
     return findings

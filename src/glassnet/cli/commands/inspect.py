@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from ... import io
+from .. import health
 from ..metrics import metric_line
 from ..preprocessing import Preprocessor
 
@@ -20,7 +21,8 @@ def add_parser(subparsers: argparse._SubParsersAction, common: argparse.Argument
 
 
 def run(args: argparse.Namespace) -> int:
-    """Print the architecture, labels, settings, training data, metrics and preprocessing of a model file."""
+    """Print the architecture, labels, settings, training data, metrics, training health and preprocessing of a
+    model file."""
     obj, meta = io.load_with_metadata(args.model)
     if args.json:
         print(json.dumps({k: v for k, v in meta.items() if k not in ("content", "tensors")}, indent=2))
@@ -47,6 +49,9 @@ def run(args: argparse.Namespace) -> int:
         rows.append(("metrics", metric_line(meta["metrics"], "") + " (held-out rows)"))
     for name, value in rows:
         print(f"{name:<14}{value}")
+    if meta["kind"] == "estimator" and getattr(obj, "history_", None):
+        for line in health.lines(health.findings(obj), len(obj.history_)):
+            print(f"{'health':<14}{line.removeprefix('health: ')}")
     if meta["kind"] == "estimator":  # every effective setting, marking those that differ from the class's default
         defaults = type(obj)().get_params(deep=False)
         print("estimator settings")

@@ -11,6 +11,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from ... import backend, nn
 from ...autograd import Tensor, no_grad
 
@@ -27,7 +29,8 @@ def frobenius(a: Any) -> float:
     """The Frobenius norm of an array (summed again in float64 when its own dtype overflows)."""
     xp = backend.namespace(a)
     flat = xp.reshape(a, (-1,))
-    square = float(xp.vecdot(flat, flat))
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow here is handled just below
+        square = float(xp.vecdot(flat, flat))
     if math.isinf(square):
         flat = xp.astype(flat, xp.float64)
         square = float(xp.vecdot(flat, flat))

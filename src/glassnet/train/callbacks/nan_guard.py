@@ -69,7 +69,7 @@ class NaNGuard(Callback):
         flat, first, last = self._flat, self._params[0].grad, self._params[-1].grad
         # the flat buffer, once every gradient was seen in it: it stays theirs while the optimizer keeps it
         if flat is not None and getattr(first, "base", None) is flat and getattr(last, "base", flat) is flat:
-            if math.isfinite(float(np.dot(flat, flat))):
+            if math.isfinite(float(np.dot(flat, flat))):  # BLAS: twice as fast as a sum
                 return True
         else:
             grads = [p.grad for p in self._params if p.grad is not None]
