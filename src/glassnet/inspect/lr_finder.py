@@ -87,8 +87,10 @@ class LRFinderResult:
                        label=f"suggestion {self.suggestion:.2g}" + ("" if self.reliable else " (unreliable)"))
         ax.set_xscale("log")
         finite = [v for v in self.losses if math.isfinite(v)]
-        if finite:  # the blow-up at the end would flatten everything else
-            low, high = min(finite), self.losses[0] if math.isfinite(self.losses[0]) else max(finite)
+        if finite:  # the blow-up at the end would flatten everything else: show the fall down to the minimum
+            lowest = self.losses.index(min(finite))
+            low = min([min(finite), *(v for v in self.raw_losses[: lowest + 1] if math.isfinite(v))])
+            high = self.losses[0] if math.isfinite(self.losses[0]) else max(finite)
             ax.set_ylim(low - 0.1 * (high - low), high + 0.5 * (high - low) + 1e-12)
         ax.set(title="Learning-rate range test", xlabel="learning rate", ylabel="training loss")
         ax.grid(alpha=0.3)
