@@ -15,7 +15,8 @@ from glassnet.train import Callback, Checkpoint, Monitor, NaNGuard, StopTraining
 from glassnet.train.callbacks.layers import layer_outputs, linear_layers
 
 # the failures built on purpose overflow
-pytestmark = pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning",
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning",
+                                        "ignore:overflow encountered:RuntimeWarning",
                                         "ignore:invalid value encountered:RuntimeWarning",
                                         "ignore:divide by zero encountered:RuntimeWarning")
 
@@ -275,3 +276,19 @@ def test_the_guard_on_an_array_api_strict_model():
 
 def test_gn_train_exports():
     assert gn.train.Monitor is Monitor and gn.train.NaNGuard is NaNGuard and gn.train.StopTraining is StopTraining
+
+
+def test_an_estimator_resumed_from_its_training_state_records_what_an_uninterrupted_fit_records():
+    from glassnet import MLPClassifier
+
+    states = {}
+
+    def keep(est, record):
+        states[record["epoch"]] = est.get_training_state()
+
+    settings = {"hidden_layer_sizes": (16,), "max_iter": 6, "batch_size": 16, "random_state": 0}
+    full = MLPClassifier(**settings).fit(X, Y, callbacks=[keep])
+    resumed = MLPClassifier(**settings).fit(X, Y, resume=states[3])
+    keys = ("update_ratio", "dead_fraction", "loss_spikes", "loss_spike_max")
+    assert [{k: r[k] for k in keys} for r in resumed.history_] == [{k: r[k] for k in keys} for r in full.history_]
+    assert set(states[3]["monitor"]) == {"tail"}  # the probe is the first training rows again: not saved

@@ -106,7 +106,7 @@ class BaseMLP(CallbackSupportMixin, BaseEstimator):
     # Set only when fit saw column names, as in scikit-learn.
     _optional_fitted_attributes: tuple[str, ...] = ("feature_names_in_",)
     # Live objects rebuilt from the plain data above; never pickled.
-    _transient_attributes: tuple[str, ...] = ("module_", "_optimizer", "_rules")
+    _transient_attributes: tuple[str, ...] = ("module_", "_optimizer", "_rules", "_monitor")
 
     def __init__(self, hidden_layer_sizes: Any = (100,), activation: str = "relu", *, solver: str = "adam",
                  alpha: float = 0.0001, batch_size: Any = "auto", learning_rate: str = "constant",
@@ -401,7 +401,7 @@ class BaseMLP(CallbackSupportMixin, BaseEstimator):
         if self.max_grad_norm is not None:
             steps.append(ClipGradNorm(self.max_grad_norm))
         loop = Loop(self.module_, head.loss, self._optimizer, source,
-                    callbacks=[*steps, *self._watchers(X, xp, dtype), rules, *loop_callbacks], rng=self._rng,
+                    callbacks=[*steps, *self._watchers(X, xp, dtype, resume), rules, *loop_callbacks], rng=self._rng,
                     history=self.history_)
         if resume is not None:
             rules.load_state_dict(resume["loop"])
@@ -409,12 +409,16 @@ class BaseMLP(CallbackSupportMixin, BaseEstimator):
         self._rules, self._split_rows = rules, split
         loop.run(self.max_iter)
 
-    def _watchers(self, X: Any, xp: Any, dtype: Any) -> list[Callback]:
-        """With ``monitor``: the gradient-health monitor (its probe: the first 256 training rows) and the NaN guard."""
+    def _watchers(self, X: Any, xp: Any, dtype: Any, resume: dict | None) -> list[Callback]:
+        """With ``monitor``: the gradient-health monitor (its probe: the first 256 training rows) and the NaN guard;
+        a resumed fit gives the monitor back the losses it had seen last."""
+        self._monitor = None
         if not self.monitor:
             return []
-        probe = take_rows(X, slice(0, min(256, X.shape[0])), xp, dtype)
-        return [Monitor(probe=probe), NaNGuard(advice=NAN_ADVICE)]
+        self._monitor = Monitor(probe=take_rows(X, slice(0, min(256, X.shape[0])), xp, dtype))
+        if resume is not None and "monitor" in resume:
+            self._monitor.load_state_dict(resume["monitor"])
+        return [self._monitor, NaNGuard(advice=NAN_ADVICE)]
 
     def _fit_lbfgs(self, X: Any, Y: np.ndarray, sw: np.ndarray | None, callbacks: Any) -> None:
         xp = self._namespace()
@@ -473,10 +477,12 @@ class BaseMLP(CallbackSupportMixin, BaseEstimator):
             raise ValueError("no training state: fit this estimator with a stochastic solver first "
                              "(the state is not pickled and L-BFGS has none)")
         self._sync_weights()
+        monitor = getattr(self, "_monitor", None)  # its probe is the first training rows again: only its losses
         fitted = {name: getattr(self, name) for name in self._fitted_attributes + self._optional_fitted_attributes
                   if hasattr(self, name)}
         return copy.deepcopy({"version": 1, "fitted": fitted, "loop": rules.state_dict(),
-                              "split": None if self._split_rows is None else list(self._split_rows)})
+                              "split": None if self._split_rows is None else list(self._split_rows),
+                              **({"monitor": {"tail": monitor.state_dict()["tail"]}} if monitor is not None else {})})
 
     def _load_fitted(self, fitted: dict[str, Any]) -> None:
         """Take the records of a saved training state, after checking it belongs to this data."""
