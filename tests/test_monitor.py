@@ -12,6 +12,7 @@ import glassnet as gn
 import glassnet.functional as F
 from glassnet import Tensor, nn, optim
 from glassnet.train import Callback, Checkpoint, Monitor, NaNGuard, StopTraining, fit, load_checkpoint
+from glassnet.train.callbacks import monitor as monitor_module
 from glassnet.train.callbacks.layers import layer_outputs, linear_layers
 
 # the failures built on purpose overflow
@@ -52,7 +53,8 @@ def run(callbacks, *, activation="relu", dropout=0.0, epochs=3, lr=0.05, sizes=(
 
 
 # ---- Monitor ----------------------------------------------------------------------------------------
-def test_monitor_adds_its_fields_to_every_record():
+def test_monitor_adds_its_fields_to_every_record(monkeypatch):
+    monkeypatch.setattr(monitor_module, "MIN_STEPS", 1)  # a measurement every epoch
     _, history = run([Monitor()])
     assert len(history) == 3
     for record in history:
@@ -65,6 +67,15 @@ def test_monitor_adds_its_fields_to_every_record():
     assert history[0]["loss_spike_max"] is None and 0 < history[1]["loss_spike_max"] < 4
 
 
+def test_measurements_are_at_least_200_steps_apart_by_default():
+    _, history = run([Monitor()], epochs=20)  # 12 steps an epoch
+    measured = [r["epoch"] for r in history if r["update_ratio"][0] is not None]
+    assert measured == [1, 18]  # epoch 18 starts at step 204, 203 steps after the first measurement
+    assert all(r["loss_spike_max"] is not None for r in history[2:])  # spikes are looked for at every step
+    # the trained network's units are measured once more at the end, into the last record
+    assert history[-1]["dead_fraction"][0] is not None and history[-2]["dead_fraction"][0] is None
+
+
 @pytest.mark.parametrize("dropout", [0.0, 0.3])
 def test_monitor_and_guard_leave_the_trajectory_and_the_random_streams_alone(dropout):
     plain, plain_history = run([], dropout=dropout, epochs=4)
@@ -75,7 +86,8 @@ def test_monitor_and_guard_leave_the_trajectory_and_the_random_streams_alone(dro
     assert [r["grad_norm"] for r in plain_history] == [r["grad_norm"] for r in watched_history]
 
 
-def test_update_ratio_is_the_step_over_the_weights():
+def test_update_ratio_is_the_step_over_the_weights(monkeypatch):
+    monkeypatch.setattr(monitor_module, "MIN_STEPS", 1)
     # plain SGD, no momentum: the first step changes W by lr * grad, measured on the epoch's first step
     steps = Steps()
     _, history = run([steps, Monitor()], opt=lambda m: optim.SGD(m.parameters(), lr=0.1), epochs=2)
@@ -291,4 +303,4 @@ def test_an_estimator_resumed_from_its_training_state_records_what_an_uninterrup
     resumed = MLPClassifier(**settings).fit(X, Y, resume=states[3])
     keys = ("update_ratio", "dead_fraction", "loss_spikes", "loss_spike_max")
     assert [{k: r[k] for k in keys} for r in resumed.history_] == [{k: r[k] for k in keys} for r in full.history_]
-    assert set(states[3]["monitor"]) == {"tail"}  # the probe is the first training rows again: not saved
+    assert set(states[3]["monitor"]) == {"tail", "steps_since_measured"}  # the probe: the first training rows again

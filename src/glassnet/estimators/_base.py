@@ -482,7 +482,8 @@ class BaseMLP(CallbackSupportMixin, BaseEstimator):
                   if hasattr(self, name)}
         return copy.deepcopy({"version": 1, "fitted": fitted, "loop": rules.state_dict(),
                               "split": None if self._split_rows is None else list(self._split_rows),
-                              **({"monitor": {"tail": monitor.state_dict()["tail"]}} if monitor is not None else {})})
+                              **({"monitor": {k: v for k, v in monitor.state_dict().items() if k != "probe"}}
+                                 if monitor is not None else {})})
 
     def _load_fitted(self, fitted: dict[str, Any]) -> None:
         """Take the records of a saved training state, after checking it belongs to this data."""

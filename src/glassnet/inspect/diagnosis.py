@@ -101,6 +101,10 @@ def _largest(values: Sequence[float | None]) -> tuple[int, float] | None:
     return max(found, key=lambda iv: iv[1]) if found else None
 
 
+def _epochs(n: int) -> str:
+    return f"{n} epoch" if n == 1 else f"{n} epochs"
+
+
 def _fmt(v: float) -> str:
     return f"{v:.3g}" if abs(v) >= 1e-3 or v == 0 else f"{v:.1e}"
 
@@ -155,7 +159,7 @@ def _exploding(run: _Run) -> list[Finding]:
             epoch, layer, value = max(relative, key=lambda t: t[2])
             return [Finding("exploding_gradients", layer, epoch,
                             f"gradients are far larger than the weights they update: the gradient norm is "
-                            f"{_fmt(median)} times the weight norm (median over {len(relative)} epochs; "
+                            f"{_fmt(median)} times the weight norm (median over {_epochs(len(relative))}; "
                             f"{_fmt(value)} for layer {layer} in epoch {epoch}).",
                             {"median_grad_to_weight": median, "max_grad_to_weight": value}, suggestion)]
     largest = [(r["epoch"], _largest(_layered(r, "grad_norm"))) for r in run.complete]
@@ -173,7 +177,7 @@ def _exploding(run: _Run) -> list[Finding]:
         median = statistics.median(v for _, v in depth)
         return [Finding("exploding_gradients", 0, None,
                         f"the first layer's gradient is {_fmt(median)} times the last layer's (median over "
-                        f"{len(depth)} epochs): gradients grow as they flow back through the layers.",
+                        f"{_epochs(len(depth))}): gradients grow as they flow back through the layers.",
                         {"first_to_last_grad": median}, suggestion)]
     return []
 
@@ -186,8 +190,9 @@ def _vanishing(run: _Run) -> list[Finding]:
     if median > VANISHING_DEPTH:
         return []
     return [Finding("vanishing_gradients", 0, None,
-                    f"the first layer's gradient is only {_fmt(median)} of the last layer's (median over {len(depth)} "
-                    "epochs): the error signal fades as it flows back, and the first layers barely learn.",
+                    f"the first layer's gradient is only {_fmt(median)} of the last layer's (median over "
+                    f"{_epochs(len(depth))}): the error signal fades as it flows back, and the first layers barely "
+                    "learn.",
                     {"first_to_last_grad": median, "layers": len(_layered(run.complete[-1], "grad_norm"))},
                     "use ReLU-like activations (activation='relu') instead of sigmoid or tanh, fewer layers, and "
                     "scaled inputs; Adam copes better than plain SGD")]
@@ -299,9 +304,9 @@ def _lr_low(run: _Run) -> list[Finding]:
     if median >= LOW_UPDATE_RATIO or last <= UNDERFIT_FRACTION * first or statistics.median(gradients) < 1e-3:
         return []
     return [Finding("lr_too_low", None, None,
-                    f"a step changes the weights by only {_fmt(median)} of their size (median over {len(ratios)} "
-                    f"epochs; about 1e-3 is healthy), and the training loss went only from {_fmt(first)} to "
-                    f"{_fmt(last)} in {len(run.complete)} epochs.",
+                    f"a step changes the weights by only {_fmt(median)} of their size (median over "
+                    f"{_epochs(len(ratios))} measured; about 1e-3 is healthy), and the training loss went only from "
+                    f"{_fmt(first)} to {_fmt(last)} in {_epochs(len(run.complete))}.",
                     {"median_update_ratio": median, "first_loss": first, "last_loss": last},
                     "raise the learning rate tenfold or more (learning_rate_init, --lr), or find one with "
                     "gn.lr_find / glassnet lr-find")]
