@@ -20,6 +20,8 @@ def __getattr__(name: str) -> object:
         return getattr(estimators, name)
     if name in ("data", "train"):
         return importlib.import_module(f".{name}", __name__)
+    if name in ("explain", "robust"):  # gn.explain.saliency, gn.robust.pgd...: modules of inspect
+        return importlib.import_module(f".inspect.{name}", __name__)
     if name in ("diagnose", "lr_find"):  # the range test needs the fit loop
         from . import inspect
 
@@ -27,5 +29,5 @@ def __getattr__(name: str) -> object:
     raise AttributeError(f"module 'glassnet' has no attribute {name!r}")
 
 __all__ = ["GradcheckError", "MLPClassifier", "MLPRegressor", "Tensor", "__version__", "concatenate", "data",
-           "diagnose", "functional", "gradcheck", "load", "lr_find", "manual_seed", "maximum", "minimum", "nn",
-           "no_grad", "optim", "save", "stack", "to_numpy", "train", "where"]
+           "diagnose", "explain", "functional", "gradcheck", "load", "lr_find", "manual_seed", "maximum", "minimum",
+           "nn", "no_grad", "optim", "robust", "save", "stack", "to_numpy", "train", "where"]

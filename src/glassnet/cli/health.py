@@ -26,10 +26,15 @@ def findings(obj: Any) -> list[Finding]:
     return []
 
 
-def lines(found: list[Finding], epochs: int) -> list[str]:
+def from_dicts(found: list[dict[str, Any]]) -> list[Finding]:
+    """Findings read back from JSON (evaluation.json, a model file's metadata)."""
+    return [Finding(**f) for f in found]
+
+
+def lines(found: list[Finding]) -> list[str]:
     """The findings as terminal lines: a one-line all-clear, or one line per finding."""
     if not found:
-        return [f"health: no problems found in {epochs} epochs (gradients, activations, learning rate, losses)"]
+        return ["health: no problems found (gradients, activations, learning rate, losses)"]
     return [f"health: {f}" for f in found]
 
 

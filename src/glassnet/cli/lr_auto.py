@@ -26,7 +26,7 @@ def wanted(settings: RunSettings) -> bool:
 def choose(settings: RunSettings, job: Job, *, quiet: bool) -> tuple[RunSettings, dict[str, Any]]:
     """(the settings with the rate chosen, what the range test found) for a run that asked for ``--lr auto``."""
     params = {k: v for k, v in settings.estimator.items() if k != "learning_rate_init"}
-    est = make_estimator(job.task, replace(settings, estimator=params))
+    est = make_estimator(job, replace(settings, estimator=params))
     if est.solver == "lbfgs":
         raise UsageError(f"{settings.label('learning_rate_init')} auto needs a stochastic solver; L-BFGS has no "
                          "learning rate")

@@ -1,6 +1,10 @@
-"""Looking inside models and training: gradient checks, diagnoses of failed training, the learning-rate range test.
+"""Looking inside models and training: gradient checks, diagnoses of failed training, the learning-rate range test,
+explanations and attacks.
 
-``diagnose`` and ``lr_find`` are loaded on first use (the range test needs the fit loop, which needs SciPy).
+``diagnose`` and ``lr_find`` are loaded on first use (the range test needs the fit loop, which needs SciPy), and
+so are ``explain`` (saliency, gradient × input, integrated gradients, permutation importance) and ``robust``
+(FGSM, PGD, robust accuracy, adversarial training), ``gn.explain`` and ``gn.robust``: they need the batch
+helpers (and so SciPy), which ``import glassnet`` does not load.
 """
 
 import importlib

@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     run_settings = settings.resolve_settings(args)
     params = {k: v for k, v in run_settings.estimator.items() if k != "learning_rate_init" or v != "auto"}
     job, _ = prepare(run_settings)
-    est = make_estimator(job.task, replace(run_settings, estimator=params))
+    est = make_estimator(job, replace(run_settings, estimator=params))
     result = lr_find(est, job.x_train, job.y_train, start_lr=args.start_lr, end_lr=args.end_lr,
                      num_steps=args.steps)
     if args.json:
