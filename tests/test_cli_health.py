@@ -69,7 +69,7 @@ def test_train_lr_auto_records_the_range_test_and_reports_health(work, capsys):
     html = (work / "run" / "report.html").read_text()
     assert "<h2>Health</h2>" in html and "No problems found" in html and "Training health" in html
     assert (work / "run" / "health.png").read_bytes()[:4] == b"\x89PNG"
-    est = gn.load(work / "run" / "model.safetensors")
+    est = gn.load(work / "run" / "model.safetensors")[-1]  # the pipeline's network
     assert est.learning_rate_init == found["chosen"]
 
 
@@ -91,8 +91,9 @@ def test_a_diverging_run_stops_at_the_bad_step_and_saves_finite_weights(work, ca
     captured = capsys.readouterr()
     assert "warning: training stopped at step 1 (epoch 1): the loss became inf" in captured.err
     assert "overflow encountered" not in captured.err  # NumPy's warnings add nothing to the guard's
-    assert "the NaN guard stopped training" in captured.err and "health: nan" in captured.out
-    est = gn.load("m.safetensors")
+    assert "the NaN guard ended training" in captured.err and "health: nan" in captured.out
+    assert "training anew on all" not in captured.err  # nothing to gain from a second run into the same wall
+    est = gn.load("m.safetensors")[-1]
     assert all(np.isfinite(c).all() for c in est.coefs_ + est.intercepts_)
     assert "nonfinite" in json.loads((work / "run" / "history.jsonl").read_text().splitlines()[-1])
 
@@ -102,13 +103,7 @@ def test_lr_find_as_a_command_of_its_own(tmp_path):
     assert "suggested learning rate" in result.stdout
 
 
-@pytest.mark.parametrize("name", [
-    *[n for n in datasets.NAMES if n != "diabetes"],
-    # test R² on diabetes's 89 held-out rows moves by +-0.015 between neighbouring rates (0.279 at the
-    # suggested 3.4e-3, 0.294 at the default 1e-3, 0.292 at 2.5e-3, 0.271 at 4e-3); over seeds 0-4 the
-    # suggestion is ahead by 0.005 on average, and the validation R² of both is 0.615
-    pytest.param("diabetes", marks=pytest.mark.xfail(reason="seed 0: -0.015, within the noise of 89 test rows",
-                                                     strict=True))])
+@pytest.mark.parametrize("name", datasets.NAMES)
 def test_lr_auto_on_the_built_in_data_sets_is_never_worse_than_the_default(tmp_path, monkeypatch, capsys, name):
     monkeypatch.chdir(tmp_path)
     scores = {}
@@ -117,4 +112,4 @@ def test_lr_auto_on_the_built_in_data_sets_is_never_worse_than_the_default(tmp_p
         metrics = json.loads((tmp_path / f"run-{lr}" / "evaluation.json").read_text())["metrics"]
         scores[lr] = metrics.get("accuracy", metrics.get("r2"))
     capsys.readouterr()
-    assert scores["auto"] >= scores["0.001"] - 0.01, scores
+    assert scores["auto"] >= scores["0.001"] - 0.01 - 1e-9, scores  # 1e-9: 0.935 - 0.01 in floating point

@@ -110,12 +110,24 @@ def test_a_learning_rate_of_1e_7_is_too_low(digits):
 
 def test_a_wide_network_on_tiny_noisy_data_overfits():
     x, y = make_classification(n_samples=80, n_features=30, n_informative=3, flip_y=0.3, random_state=0)
-    clf = MLPClassifier((512, 512), early_stopping=True, validation_fraction=0.3, n_iter_no_change=1000,
-                        max_iter=150, random_state=0).fit(x, y)
-    finding = only(gn.diagnose(clf), "overfitting")
+    x = x.astype(np.float32)
+    m = nn.MLP([30, 512, 512, 2], rng=0)
+    history = gn.train.fit(m, F.cross_entropy, optim.Adam(m.parameters(), lr=1e-3), (x[:56], y[:56]), epochs=100,
+                           batch_size=16, validation_data=(x[56:], y[56:]), callbacks=[Monitor()], rng=0)
+    finding = only(gn.diagnose(history), "overfitting")
     ev = finding.evidence
     assert ev["final_val_loss"] >= 1.3 * ev["best_val_loss"] and ev["final_train_loss"] < ev["train_loss_at_best"]
-    assert finding.epoch == ev["best_epoch"] < 50
+    assert finding.epoch == ev["best_epoch"] < 50 and ev["judged_epoch"] == 100
+
+
+def test_weights_kept_at_the_lowest_validation_loss_are_not_overfit():
+    x, y = make_classification(n_samples=80, n_features=30, n_informative=3, flip_y=0.3, random_state=0)
+    settings = {"hidden_layer_sizes": (512, 512), "early_stopping": True, "validation_fraction": 0.3,
+                "n_iter_no_change": 1000, "max_iter": 100, "random_state": 0}
+    watched_loss = MLPClassifier(validation_metric="loss", **settings).fit(x, y)
+    losses = [r["val_loss"] for r in watched_loss.history_]
+    assert losses[-1] > 1.3 * min(losses)  # the run went on overfitting; the weights kept are from before
+    assert "overfitting" not in kinds(gn.diagnose(watched_loss))
 
 
 def test_a_target_that_overflows_float32_is_a_nan_with_its_cause():

@@ -286,7 +286,8 @@ def _train(est: Any, job: Job, run_dir: Path, settings: RunSettings, config: dic
     kept = kept_epoch(est.history_, est.early_stopping and est.solver != "lbfgs", est.validation_metric, est.tol)
     stopped = why_stopped(est, kept)
     refit = None
-    if refits(est, settings, len(job.y_train)):  # the epoch count chosen, the validation rows join the training
+    guarded = bool(est.history_) and "nonfinite" in est.history_[-1]  # the NaN guard stopped it: nothing to redo
+    if refits(est, settings, len(job.y_train)) and not guarded:  # the epoch count chosen, the validation rows join
         save_checkpoint(run_dir, est, final_state, est.n_iter_, finished=False)  # Ctrl-C below resumes from here
         refit = {"epochs": max(kept, 1), "rows": len(job.y_train)}
         if not quiet:

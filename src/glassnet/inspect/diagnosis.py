@@ -17,9 +17,10 @@ applies one rule per kind of failure. The rules and their thresholds:
   fall, or 5 or more loss spikes of 10 times the mean loss of the steps before.
 - ``lr_too_low``: a median update-to-weight ratio below 1e-4 while the training loss has not halved (and
   the gradients are not what is missing: the largest is at least 1e-3 of its layer's weights).
-- ``overfitting``: a validation loss that rose to 1.3 times its minimum and stayed above it for at
-  least 5 epochs (and a tenth of the run) while the training loss kept falling, in a run without
-  signs of instability (nan, exploding gradients, a learning rate too high).
+- ``overfitting``: a validation loss that rose to 1.3 times its minimum, at least 5 epochs (and a tenth
+  of the run) later, while the training loss kept falling, in a run without signs of instability
+  (nan, exploding gradients, a learning rate too high). Where early stopping kept an epoch's weights,
+  it is that epoch's validation loss that counts: weights kept at the lowest one are not overfit.
 - ``underfitting``: a training loss that stopped improving (under 1 % over its last 10 epochs) at half
   or more of where it started (for a classifier: of the loss of guessing the classes uniformly), when
   no other finding explains it.
@@ -83,7 +84,7 @@ class _Run:
     history: list[dict[str, Any]]
     complete: list[dict[str, Any]]  # records of epochs that ran to their end with a finite loss
     chance_loss: float | None  # the loss of a classifier that guesses uniformly, when known
-    kept_best: bool  # the estimator restored the weights of its best validation epoch
+    kept_epoch: int | None  # the epoch whose weights early stopping kept, when it did
 
 
 def _finite(v: Any) -> bool:
@@ -319,19 +320,23 @@ def _overfitting(run: _Run) -> list[Finding]:
     best = min(range(len(series)), key=lambda i: series[i][1])
     epoch, low, train_at_best = series[best]
     after = series[best + 1:]
-    final_epoch, final, train_final = series[-1]
-    if (len(after) < max(OVERFIT_EPOCHS, 0.1 * len(series)) or final < OVERFIT_RISE * low
-            or train_final >= train_at_best):
+    # the model's weights: those of the last epoch, or those early stopping kept
+    judged = next((i for i, s in enumerate(series) if s[0] == run.kept_epoch), len(series) - 1)
+    judged_epoch, judged_loss, judged_train = series[judged]
+    if (len(after) < max(OVERFIT_EPOCHS, 0.1 * len(series)) or judged_loss < OVERFIT_RISE * low
+            or judged_train >= train_at_best):
         return []
-    kept = " Early stopping kept the weights of the best-scoring epoch." if run.kept_best else ""
+    whose = (f"the weights early stopping kept, from epoch {judged_epoch}, have a validation loss of "
+             f"{_fmt(judged_loss)}" if run.kept_epoch is not None else
+             f"it rose to {_fmt(judged_loss)} by epoch {judged_epoch}")
     return [Finding("overfitting", None, epoch,
-                    f"the validation loss was lowest at epoch {epoch} ({_fmt(low)}) and rose to {_fmt(final)} by epoch "
-                    f"{final_epoch}, while the training loss kept falling ({_fmt(train_at_best)} to "
-                    f"{_fmt(train_final)}).{kept}",
-                    {"best_epoch": epoch, "best_val_loss": low, "final_val_loss": final,
-                     "train_loss_at_best": train_at_best, "final_train_loss": train_final},
-                    "stop earlier (early_stopping=True keeps the best epoch), regularize (alpha, dropout), use a "
-                    "smaller network, or get more data")]
+                    f"the validation loss was lowest at epoch {epoch} ({_fmt(low)}), and {whose}, while the "
+                    f"training loss kept falling ({_fmt(train_at_best)} to {_fmt(judged_train)}).",
+                    {"best_epoch": epoch, "best_val_loss": low, "judged_epoch": judged_epoch,
+                     "final_val_loss": judged_loss, "train_loss_at_best": train_at_best,
+                     "final_train_loss": judged_train},
+                    "stop earlier (early_stopping=True with validation_metric='loss' keeps the epoch of the lowest "
+                    "validation loss), regularize (alpha, dropout), use a smaller network, or get more data")]
 
 
 def _underfitting(run: _Run) -> list[Finding]:
@@ -363,8 +368,21 @@ EXPLAINS_UNDERFITTING = {"nan", "exploding_gradients", "vanishing_gradients", "d
                          "lr_too_low"}
 
 
-def _history_of(obj: Any) -> tuple[list[dict[str, Any]], float | None, bool]:
-    """(records, chance-level loss or None, kept best weights) of a fitted estimator or a list of records."""
+def _kept_epoch(obj: Any, history: list[dict[str, Any]]) -> int | None:
+    """The epoch whose weights an estimator's early stopping kept (the lowest validation loss, or the last of the
+    best validation scores, as the estimators keep them); None without early stopping."""
+    if not getattr(obj, "early_stopping", False) or getattr(obj, "validation_scores_", None) is None:
+        return None
+    if getattr(obj, "validation_metric", "score") == "loss":
+        scored = [(r["val_loss"], r["epoch"]) for r in history if _finite(r.get("val_loss")) and "epoch" in r]
+        return min(scored)[1] if scored else None
+    scored = [(r["val_score"], r["epoch"]) for r in history if _finite(r.get("val_score")) and "epoch" in r]
+    return max(scored)[1] if scored else None
+
+
+def _history_of(obj: Any) -> tuple[list[dict[str, Any]], float | None, int | None]:
+    """(records, chance-level loss or None, the epoch early stopping kept or None) of a fitted estimator or a list
+    of records."""
     if hasattr(obj, "history_"):
         history = list(obj.history_ or [])
         chance = None
@@ -374,10 +392,9 @@ def _history_of(obj: Any) -> tuple[list[dict[str, Any]], float | None, bool]:
             chance = math.log(len(classes))
         elif head == "logistic":
             chance = math.log(2.0) * int(getattr(obj, "n_outputs_", 1))
-        kept = bool(getattr(obj, "early_stopping", False)) and getattr(obj, "validation_scores_", None) is not None
-        return history, chance, kept
+        return history, chance, _kept_epoch(obj, history)
     if isinstance(obj, (list, tuple)) and all(isinstance(r, dict) for r in obj):
-        return list(obj), None, False
+        return list(obj), None, None
     raise TypeError(f"diagnose takes a fitted estimator (with history_) or a list of per-epoch records, "
                     f"got {type(obj).__name__}")
 

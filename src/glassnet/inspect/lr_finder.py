@@ -3,17 +3,18 @@
 Training starts at ``start_lr`` and multiplies the rate by the same factor at every step, up to
 ``end_lr`` after ``num_steps`` steps (or until the loss runs away), recording each step's loss. The
 loss first barely moves (the rate is too small to matter), then falls, then blows up (too large). The
-suggestion is read off the exponentially smoothed curve by one rule:
+suggestion is read off the exponentially smoothed curve by one rule, fastai's "valley":
 
-    the rate where the smoothed loss falls fastest against log(rate) (its slope measured over a window
-    of a twentieth of the points each side), taken between the first tenth of the curve and its
-    minimum, and never above a tenth of the rate at the minimum.
+    leave out the first tenth of the steps and the last five; find the longest valley, the longest run
+    of points each lower than the one before it in the run (a decreasing subsequence); suggest the
+    rate halfway down it (a third of its length, and half a third again, from its start).
 
-(The steepest point is Lightning's default; the cap is fastai's "minimum / 10", which keeps the
-suggestion clear of the cliff when the steepest stretch lies close to it.) The result says when the
-curve cannot be trusted: when the loss never falls clearly, when it falls by less than its own
-step-to-step noise, or when too few points precede the minimum. The model's weights, its training
-mode and its random streams are left as they were.
+(fastai's default since 2021. It sits well below the cliff where the loss blows up, and below the
+steepest point that Lightning suggests: a rate that is good for a long run to convergence, as
+``glassnet train --lr auto`` makes with early stopping, and still faster than a timid default.) The
+result says when the curve cannot be trusted: when the loss never falls clearly, when it falls by less
+than its own step-to-step noise, or when too few points precede the minimum. The model's weights, its
+training mode and its random streams are left as they were.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from .. import functional as F
 from ..data import as_source
 from ..train import Callback, Loop, StopTraining, generator_state, set_generator_state
 
-SKIP_START = 0.1  # the first tenth of the curve is left out of the search for the steepest point
+SKIP_START, SKIP_END = 0.1, 5  # the first tenth of the steps and the last five are left out of the search
 MIN_DROP = 0.05  # the smoothed loss must fall by at least 5 % of where it started
 MIN_POINTS = 10  # points needed before the minimum
 
@@ -124,15 +125,18 @@ class _Sweep(Callback):
             raise StopTraining("the range test is over")
 
 
-def _steepest(s: np.ndarray, log_lr: np.ndarray, start: int) -> int:
-    """The index where ``s`` falls fastest against ``log_lr``, from ``start`` on: slopes over a window of a
-    twentieth of the points each side, so that a few noisy steps cannot pass for the fall."""
-    k = max(1, len(s) // 20)
-    centres = np.arange(max(start, k), len(s) - k)
-    if centres.size == 0:
-        return int(np.argmin(np.gradient(s, log_lr))) if len(s) > 1 else 0
-    slopes = (s[centres + k] - s[centres - k]) / (log_lr[centres + k] - log_lr[centres - k])
-    return int(centres[np.argmin(slopes)])
+def _valley(s: np.ndarray) -> tuple[int, int]:
+    """(start, end) of the longest valley of ``s``: the end of its longest decreasing subsequence, and that
+    subsequence's length before it (fastai's reading)."""
+    length = [1] * len(s)
+    end = 0
+    for i in range(1, len(s)):
+        for j in range(i):
+            if s[i] < s[j] and length[i] < length[j] + 1:
+                length[i] = length[j] + 1
+        if length[i] > length[end]:
+            end = i
+    return max(end - length[end], 0), end
 
 
 def suggest(lrs: list[float], losses: list[float], raw_losses: list[float]) -> tuple[float | None, bool, str]:
@@ -149,19 +153,24 @@ def suggest(lrs: list[float], losses: list[float], raw_losses: list[float]) -> t
     if drop < MIN_DROP:
         return None, False, (f"the loss never fell clearly (by {drop:.1%} at most): widen the range (start_lr, "
                              "end_lr), take more steps, or check the model and the data")
-    steepest = _steepest(s[: lowest + 1], np.log(lr[: lowest + 1]), int(SKIP_START * len(s)))
-    suggestion = float(min(lr[steepest], lr[lowest] / 10))
+    first, last = int(SKIP_START * len(s)), len(s) - SKIP_END
+    if last - first < 3:  # a short curve: all of it
+        first, last = 0, len(s)
+    start, end = _valley(s[first:last])
+    third = (end - start) / 3
+    index = first + start + int(third) + int(third / 2)
+    suggestion = float(lr[index])
     noise = float(np.median(np.abs(np.diff(raw[: lowest + 1])))) / scale if lowest >= 1 else 0.0
     if lowest < MIN_POINTS:
-        return suggestion, False, (f"the loss was lowest after only {lowest + 1} steps, too few to read a slope: "
+        return suggestion, False, (f"the loss was lowest after only {lowest + 1} steps, too few to read the curve: "
                                    "lower start_lr or take more steps")
     if noise >= drop / 2:
         return suggestion, False, (f"the curve is too noisy to trust: the loss jumps by {noise:.1%} of its level from "
                                    f"step to step while the smoothed loss falls only {drop:.1%}; use larger batches "
                                    "or more steps")
-    how = "the steepest fall" if suggestion == lr[steepest] else "a tenth of the rate at the lowest loss"
-    return suggestion, True, (f"{how}: the smoothed loss falls {drop:.0%} to its lowest at lr {lr[lowest]:.2g}; "
-                              f"steepest at lr {lr[steepest]:.2g}")
+    return suggestion, True, (f"halfway down the longest valley, from lr {lr[first + start]:.2g} to "
+                              f"{lr[first + end]:.2g}; the smoothed loss falls {drop:.0%} to its lowest at lr "
+                              f"{lr[lowest]:.2g}")
 
 
 def _module_setup(module: Any, X: Any, y: Any, loss_fn: Any, optimizer: Any, batch_size: int | None,

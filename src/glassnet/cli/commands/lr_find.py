@@ -29,9 +29,9 @@ def add_parser(subparsers: argparse._SubParsersAction, common: argparse.Argument
     p = subparsers.add_parser("lr-find", parents=[common], help="find a learning rate: the range test",
                               description="The learning-rate range test: train briefly while the rate grows "
                                           "geometrically, print the loss against the rate and the suggested rate "
-                                          "(the steepest fall of the smoothed loss before its minimum, at most a "
-                                          "tenth of the rate at the minimum), and save the plot. The model is not "
-                                          "saved; train with --lr auto to use the suggestion.")
+                                          "(halfway down the longest valley of the smoothed loss, fastai's rule), "
+                                          "and save the plot. The model is not saved; train with --lr auto to use "
+                                          "the suggestion.")
     p.add_argument("data", nargs="?", default=None, help="CSV, TSV or Parquet file; - reads CSV from standard input")
     p.add_argument("--dataset", choices=datasets.NAMES, default=None,
                    help=f"a built-in data set instead of a file (default: {datasets.DEFAULT})")
