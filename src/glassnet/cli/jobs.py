@@ -33,6 +33,7 @@ class Job:
     x_test: np.ndarray
     y_test: np.ndarray
     target_scaling: dict[str, float] | None = None  # regression: y_train was (y - mean) / scale
+    train_table: dict[str, np.ndarray] | None = None  # the training rows' columns before preprocessing
 
 
 def _sha256_file(path: Path) -> str:
@@ -117,12 +118,13 @@ def prepare(settings: RunSettings) -> tuple[Job, dict[str, Any]]:
     else:
         train_rows, test_rows = rows, rows[:0]
     pre = Preprocessor(missing=settings.missing, categorical=settings.categorical)
-    pre.fit({k: v[train_rows] for k, v in table.items()})
+    train_table = {k: v[train_rows] for k, v in table.items()}
+    pre.fit(train_table)
     with warnings.catch_warnings():  # unseen categories in the held-out rows are expected, not news
         warnings.simplefilter("ignore", UserWarning)
         x_test = pre.transform({k: v[test_rows] for k, v in table.items()})
-    x_train = pre.transform({k: v[train_rows] for k, v in table.items()})
-    job = Job(task, source["name"], pre, labels, x_train, y[train_rows], x_test, y[test_rows])
+    x_train = pre.transform(train_table)
+    job = Job(task, source["name"], pre, labels, x_train, y[train_rows], x_test, y[test_rows], train_table=train_table)
     if labels is None and settings.scale_target:
         mean, scale = float(job.y_train.mean()), float(job.y_train.std()) or 1.0
         job.y_train = (job.y_train - mean) / scale

@@ -214,6 +214,9 @@ def build(run_dir: str | Path) -> Path:
         plots["Predicted vs actual"] = plot_pred_vs_actual(evaluation["y_true"], evaluation["y_pred"],
                                                            run_dir / "predicted_vs_actual.png")
     metrics = {k: v for k, v in evaluation.get("metrics", {}).items() if k != "confusion_matrix"}
+    from .search_report import section  # a glassnet tune run's search; "" for others
+
+    search = section(run_dir)
     images = "".join(
         f"<figure><img alt='{html.escape(title)}' src='data:image/png;base64,"
         f"{base64.b64encode(path.read_bytes()).decode()}'><figcaption>{html.escape(title)}</figcaption></figure>"
@@ -228,6 +231,7 @@ figure {{ display: inline-block; margin: 0 1em 1em 0; }} img {{ max-width: 100%;
 </style></head><body>
 <h1>glassnet run {html.escape(run_dir.name)}</h1>
 <h2>Held-out metrics</h2>{_table(metrics) if metrics else "<p>none recorded</p>"}
+{search}
 <h2>Training</h2>{_table({"epochs run": len(history), "weights kept from epoch": evaluation.get("kept_epoch", "?")})}
 <h2>Estimator settings</h2>{_table(config.get("estimator", {}))}
 <h2>Run settings</h2>{_table(config.get("run", {}))}
