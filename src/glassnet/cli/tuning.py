@@ -139,6 +139,15 @@ def _distribution(name: str, spec: Any, where: str) -> Any:
                      f"(0 < low < high), {{uniform = [low, high]}}, {{integers = [low, high]}}; got {spec!r}")
 
 
+def describe(spec: Any) -> str:
+    """A space entry in words: ``log-uniform on [0.0001, 0.1]``, ``one of 32, 64``."""
+    if isinstance(spec, list):
+        return "one of " + ", ".join(_cell(v) for v in spec)
+    (kind, (low, high)), = spec.items()
+    words = {"loguniform": "log-uniform", "uniform": "uniform", "integers": "whole numbers"}[kind]
+    return f"{words} on [{low}, {high}]"
+
+
 def _extremes(spec: Any) -> list[Any]:
     """The values of a space entry that must all be valid settings: every choice, or a range's two ends."""
     if isinstance(spec, list):

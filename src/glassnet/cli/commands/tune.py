@@ -21,8 +21,7 @@ from .train import add_data_options, add_estimator_options
 
 
 def _space_help() -> str:
-    return "; ".join(f"{name} {json.dumps(spec).replace('{', '').replace('}', '')}"
-                     for name, spec in DEFAULT_SPACE.items())
+    return "; ".join(f"{name} {tuning.describe(spec)}" for name, spec in DEFAULT_SPACE.items())
 
 
 def add_parser(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> argparse.ArgumentParser:
