@@ -292,13 +292,33 @@ def test_the_same_seed_gives_the_same_leaderboard_on_two_workers(tmp_path, one_w
     assert json.loads((tmp_path / "two" / "search.json").read_text())["backend"].startswith("loky, 2 workers")
 
 
-@pytest.mark.slow
-def test_a_dask_cluster_runs_the_search(tmp_path, one_worker):
+@pytest.fixture(scope="module")
+def dask_cluster():
+    """A Dask cluster of two worker processes on this machine, started and stopped here."""
     distributed = pytest.importorskip("distributed")
     with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1, host="127.0.0.1",
                                   dashboard_address=None) as cluster:
-        assert tune(*FAST, "--run-dir", tmp_path / "dask", "--backend", "dask", "--scheduler",
-                    cluster.scheduler_address) == 0
+        yield cluster
+
+
+@pytest.mark.slow
+def test_dask_workers_get_the_data_once_and_one_blas_thread(dask_cluster):
+    from joblib.parallel import get_active_backend
+
+    X, y = iris()
+    with search_backend("dask", X=X, y=y, address=dask_cluster.scheduler_address) as session:
+        backend, _ = get_active_backend()
+        assert set(backend.data_futures) == {id(session.X), id(session.y)}  # trials refer to these, not the data
+        holders = backend.client.who_has(list(backend.data_futures.values()))
+        assert [len(workers) for workers in holders.values()] == [2, 2]  # on both workers before any trial
+        assert set(backend.client.run(_blas_threads).values()) == {1}
+    assert (session.n_workers, session.blas_threads) == (2, None)
+
+
+@pytest.mark.slow
+def test_a_dask_cluster_runs_the_search(tmp_path, one_worker, dask_cluster):
+    assert tune(*FAST, "--run-dir", tmp_path / "dask", "--backend", "dask", "--scheduler",
+                dask_cluster.scheduler_address) == 0
     assert trials(tmp_path / "dask") == one_worker
     assert json.loads((tmp_path / "dask" / "search.json").read_text())["backend"] == "dask, 2 workers"
 
@@ -306,6 +326,14 @@ def test_a_dask_cluster_runs_the_search(tmp_path, one_worker):
 @pytest.mark.slow
 def test_a_local_ray_runs_the_search(tmp_path, one_worker):
     pytest.importorskip("ray")
+    from joblib import Parallel, delayed
+
+    X, y = iris()
+    with search_backend("ray", X=X, y=y, n_jobs=2) as session:  # a local Ray, started and stopped
+        np.testing.assert_array_equal(session.X.ravel(), np.arange(len(y)))  # trials get row numbers...
+        (_, rows), = session.steps
+        np.testing.assert_array_equal(rows.transform(session.X[5:7]), X[5:7])  # ...and read the stored table
+        assert set(Parallel()(delayed(_blas_threads)() for _ in range(4))) == {1}
     assert tune(*FAST, "--run-dir", tmp_path / "ray", "--backend", "ray", "--n-jobs", 2) == 0
     assert trials(tmp_path / "ray") == one_worker
     assert json.loads((tmp_path / "ray" / "search.json").read_text())["backend"] == "ray, 2 workers"

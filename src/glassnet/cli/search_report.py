@@ -40,6 +40,8 @@ def read_search(run_dir: Path) -> tuple[dict[str, Any], list[dict[str, Any]]] | 
 def plot_scores(rows: list[dict[str, Any]], names: list[str], metric: str, path: Path, log: set[str]) -> Path:
     """One panel per hyperparameter: each trial's mean cross-validation score against its value (a log axis for the
     names in ``log``; choices side by side); with successive halving, colour by round."""
+    from matplotlib.ticker import NullFormatter
+
     cols = min(3, len(names))
     fig = _figure(4.0 * cols, 3.2 * math.ceil(len(names) / cols))
     scores = np.array([r["score"] for r in rows], dtype=float)
@@ -52,6 +54,7 @@ def plot_scores(rows: list[dict[str, Any]], names: list[str], metric: str, path:
             x = np.array(values, dtype=float)
             if name in log:
                 ax.set_xscale("log")
+                ax.xaxis.set_minor_formatter(NullFormatter())  # labels on the decades only
         else:
             choices = sorted(set(map(str, values)), key=lambda c: (len(c), c))
             x = np.array([choices.index(str(v)) for v in values], dtype=float)
@@ -88,7 +91,7 @@ def section(run_dir: Path) -> str:
     if summary.get("time_budget"):
         facts["time budget (s)"] = summary["time_budget"]
     columns = ["rank", "score", "score_std", *(["epochs"] if "epochs" in rows[0] else []), *names]
-    head = "".join(f"<th>{html.escape(metric if c == 'score' else c)}</th>" for c in columns)
+    head = "".join(f"<th>{html.escape({'score': metric, 'score_std': 'std'}.get(c, c))}</th>" for c in columns)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(_fmt(r[c]))}</td>" for c in columns) + "</tr>"
                    for r in rows[:10])
     figure = "" if image is None else (

@@ -70,11 +70,10 @@ def run(args: argparse.Namespace) -> int:
     tune = TuneSettings.resolve(args, {k: v for k, v in table.items() if k != "space"}, where)
     tune.space = table.get("space", {})
     run_settings = settings.resolve_settings(args, extra_tables=("search",))
-    space = tuning.search_space(run_settings, tune.space, f"{where}" or "--config",
+    space = tuning.search_space(run_settings, tune.space, where or "--config",
                                 settings.ESTIMATOR_CLASSES["regression"])
     if tune.halving and "max_iter" in space:
-        raise UsageError("--halving gives each round more epochs (max_iter), so max_iter cannot also be "
-                                "searched")
+        raise UsageError("--halving gives each round more epochs (max_iter), so max_iter cannot also be searched")
     import_pandas()  # the search hands each worker the table as a DataFrame
 
     def search(job: Job, run_dir: Path) -> dict[str, Any]:
@@ -148,7 +147,8 @@ def _search(job: Job, run_dir: Path, run_settings: settings.RunSettings, tune: T
         progress.close()
     seconds = time.perf_counter() - start
     rows = tuning.leaderboard(search.cv_results_, search.n_splits_, list(space))
-    best = {k: v for k, v in rows[0].items() if k in space}
+    chosen = search.cv_results_["params"][search.best_index_]  # scikit-learn's choice, the leaderboard's first row
+    best = {name: tuning.plain(chosen[f"model__{name}"]) for name in space}
     failed = int(np.isnan([r["score"] for r in rows]).sum())
     summary = {"method": "successive halving" if tune.halving else "random search", "trials": tune.trials,
                "evaluated": len(rows), "folds": tune.cv, "seed": run_settings.seed, "metric": metric,
@@ -161,8 +161,13 @@ def _search(job: Job, run_dir: Path, run_settings: settings.RunSettings, tune: T
     if failed:
         warnings.warn(f"{failed} of {len(rows)} trials failed (their fits raised errors) and rank last; train one "
                       "with glassnet train to see why", UserWarning, stacklevel=2)
-    spent = f"; the time budget ran out after {len(rows)} of {tune.trials}" if search.budget_spent_ else ""
-    print(f"search: {len(rows)} trials × {tune.cv} folds in {seconds:.1f} s ({session.describe()}){spent}")
+    if tune.halving:
+        what = f"{len(rows)} trials ({tune.trials} candidates, {len(search.n_resources_)} rounds)"
+        spent = f"; the time budget ran out in round {len(search.n_resources_)}" if search.budget_spent_ else ""
+    else:
+        what = f"{len(rows)} trials"
+        spent = f"; the time budget ran out after {len(rows)} of {tune.trials}" if search.budget_spent_ else ""
+    print(f"search: {what} × {tune.cv} folds in {seconds:.1f} s ({session.describe()}){spent}")
     print(tuning.leaderboard_text(rows, metric))
     if not quiet:
         print(f"training the best configuration (mean {metric} {rows[0]['score']:.4f} in cross-validation)",
