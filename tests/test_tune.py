@@ -24,13 +24,13 @@ from glassnet.cli.errors import UsageError  # noqa: E402
 from glassnet.cli.settings import MLPRegressor, RunSettings  # noqa: E402
 from glassnet.cli.tuning import (  # noqa: E402
     DEFAULT_SPACE,
-    TablePreprocessor,
     TuneSettings,
     cv_splitter,
     leaderboard,
     leaderboard_csv,
     leaderboard_text,
     parse_duration,
+    search_pipeline,
     search_space,
 )
 
@@ -213,10 +213,16 @@ def test_space_mistakes_are_named(overrides, message):
 
 
 def test_each_fold_fits_its_own_preprocessing():
-    table = pd.DataFrame({"x": [0.0, 0.0, 10.0, 10.0], "c": ["a", "a", "b", "b"]})
-    pre = TablePreprocessor().fit(table.iloc[:2])
-    assert pre.preprocessor_.columns[0]["mean"] == 0.0
-    np.testing.assert_array_equal(pre.transform(table.iloc[2:]), [[10.0, 0.0], [10.0, 0.0]])  # "b" unseen: zeros
+    from glassnet.cli.jobs import make_estimator, prepare
+
+    settings = RunSettings(dataset="iris")
+    job, _ = prepare(settings)
+    fold = job.train_frame.iloc[:40]
+    pipeline = search_pipeline(job, make_estimator(job, settings))
+    assert [name for name, _ in pipeline.steps] == ["columns", "features", "model"]
+    scaler = pipeline[:-1].fit(fold).named_steps["features"].named_transformers_["numeric"]["scale"]
+    np.testing.assert_allclose(scaler.mean_, fold.mean().to_numpy())  # the fold's means, not the whole table's
+    assert not np.allclose(scaler.mean_, job.train_frame.mean().to_numpy())
 
 
 def test_leaderboard_best_first_with_every_fold():
@@ -270,17 +276,16 @@ def test_tune_finds_a_configuration_at_least_as_good_as_the_defaults(tmp_path, c
     best = float(trials(run_dir)[0]["score"])
     settings = RunSettings(dataset="wine")
     job, _ = prepare(settings)
-    defaults = Pipeline([("preprocess", TablePreprocessor()), ("model", make_estimator(job.task, settings))])
+    defaults = search_pipeline(job, make_estimator(job, settings))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        baseline = cross_val_score(defaults, pd.DataFrame(job.train_table), job.y_train,
-                                   cv=cv_splitter(job.task, 3, 0)).mean()
+        baseline = cross_val_score(defaults, job.train_frame, job.y_train, cv=cv_splitter(job.task, 3, 0)).mean()
     assert best >= baseline, (best, baseline)
     summary = json.loads((run_dir / "search.json").read_text())
     config = json.loads((run_dir / "config.json").read_text())
     for name, value in summary["best"].items():  # the model file is the best configuration, refit
         assert config["estimator"][name] == value
-    assert gn.load(run_dir / "model.safetensors").hidden_layer_sizes == tuple(summary["best"]["hidden_layer_sizes"])
+    assert gn.load(run_dir / "model.safetensors")[-1].hidden_layer_sizes == tuple(summary["best"]["hidden_layer_sizes"])
     page = (run_dir / "report.html").read_text()
     assert "Hyperparameter search" in page and (run_dir / "search_scores.png").is_file()
 

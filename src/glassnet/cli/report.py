@@ -2,7 +2,9 @@
 predicted-vs-actual) and one self-contained HTML page with the images embedded.
 
 A run directory holds ``history.jsonl`` (one JSON record per epoch), ``config.json`` (settings)
-and ``evaluation.json`` (held-out metrics and predictions); :func:`build` turns them into the report.
+and ``evaluation.json`` (held-out metrics and predictions); :func:`build` turns them into the report, with
+the sections of ``glassnet explain`` and ``glassnet attack`` where their results are there
+(:mod:`.inspection_report`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,12 @@ import numpy as np
 from .. import io
 
 _SKIP = {"epoch"}
+STYLE = """<style>
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 70em; color: #222; }
+table { border-collapse: collapse; margin-bottom: 1.5em; }
+th, td { text-align: left; padding: 0.2em 1em 0.2em 0; border-bottom: 1px solid #ddd; vertical-align: top; }
+figure { display: inline-block; margin: 0 1em 1em 0; } img { max-width: 100%; }
+</style>"""
 _LAYER_TITLES = {"grad_norm": "Gradient norm per layer", "weight_norm": "Weight norm per layer"}
 
 
@@ -45,15 +53,59 @@ def _is_number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
-def kept_epoch(history: list[dict[str, Any]], early_stopping: bool) -> int:
+def kept_epoch(history: list[dict[str, Any]], early_stopping: bool, metric: str = "score", tol: float = 0.0) -> int:
     """The epoch whose weights the model keeps: with early stopping the best validation score's (the later of
-    equal ones, as the fit loop keeps them), else the last."""
-    kept, best = len(history), -math.inf
+    equal ones, as the fit loop keeps them) or, for ``metric`` 'loss', the last epoch whose validation loss
+    was below the best before it by more than ``tol``; else the last."""
+    kept = len(history)
+    if early_stopping and metric == "loss":
+        best = math.inf
+        for i, rec in enumerate(history):
+            if _is_number(rec.get("val_loss")) and rec["val_loss"] < best - tol:
+                kept, best = i + 1, rec["val_loss"]
+        return kept
+    best = -math.inf
     if early_stopping:
         for i, rec in enumerate(history):
             if _is_number(rec.get("val_score")) and rec["val_score"] >= best:
                 kept, best = i + 1, rec["val_score"]
     return kept
+
+
+def falling_rate(values: list[float], last: int = 10) -> float:
+    """How fast ``values`` fell over the last ``last`` epochs: the mean relative drop per epoch (negative: rising)."""
+    values = [v for v in values if _is_number(v)]
+    k = min(last, len(values) - 1)
+    if k < 1 or values[-k - 1] == 0:
+        return 0.0
+    return (values[-k - 1] - values[-1]) / abs(values[-k - 1]) / k
+
+
+def why_stopped(est: Any, kept: int) -> str:
+    """Why the fit of ``est`` ended, in words: patience ran out (and the best epoch), or the most epochs were reached
+    (and whether the watched loss was still falling)."""
+    history, n = est.history_, est.n_iter_
+    if est.solver == "lbfgs":
+        return f"L-BFGS {'converged' if n < est.max_iter else 'reached the most iterations'} after {n} iterations"
+    validation = est.early_stopping and any(_is_number(r.get("val_loss")) for r in history)
+    losses = [r.get("loss") for r in history]
+    if losses and not _is_number(losses[-1]):
+        return f"stopped at epoch {len(history)}: the training loss became {losses[-1]}"
+    watched = "validation loss" if validation and getattr(est, "validation_metric", "score") == "loss" else \
+        "validation score" if validation else "training loss"
+    if n < est.max_iter:
+        if validation:
+            return (f"stopped at epoch {n}: the {watched} had not improved for {n - kept} epochs "
+                    f"(patience {est.n_iter_no_change}); best at epoch {kept}")
+        return (f"stopped at epoch {n}: the training loss had not improved by more than tol={est.tol:g} for "
+                f"{est.n_iter_no_change} epochs")
+    series = [r.get("val_loss") for r in history] if validation else losses
+    which = "validation loss" if validation else "training loss"
+    last = min(10, len(series) - 1)
+    rate = falling_rate(series, last)
+    trend = f"still falling by {rate:.2%} per epoch" if rate > 1e-5 else "no longer falling"
+    best = f"; best at epoch {kept}" if validation else ""
+    return f"reached the most epochs ({est.max_iter}) with the {which} {trend} over the last {last} epochs{best}"
 
 
 def _series(history: list[dict[str, Any]]) -> tuple[dict[str, list], dict[str, list]]:
@@ -192,10 +244,29 @@ def _read_json(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
+def _training_rows(history: list[dict[str, Any]], evaluation: dict[str, Any]) -> dict[str, Any]:
+    """The report's Training table: epochs, the epoch kept (or the refit on all rows), and why training stopped."""
+    rows = {"epochs run": len(history), "weights kept from epoch": evaluation.get("kept_epoch", "?")}
+    refit = evaluation.get("refit")
+    if refit:
+        rows = {"epochs run": len(history), "epochs chosen": evaluation.get("kept_epoch", "?"),
+                "then trained on all training rows": f"{refit['rows']} rows, {refit['epochs']} epochs"}
+    if evaluation.get("stopped"):
+        rows["why training stopped"] = evaluation["stopped"]
+    return rows
+
+
 def build(run_dir: str | Path) -> Path:
     """Write the PNGs and ``report.html`` for a run directory; returns the HTML path."""
+    from . import inspection_report
+
     run_dir = Path(run_dir)
     log = run_dir / "history.jsonl"
+    if not log.exists() and inspection_report.present(run_dir):  # glassnet explain/attack on a model file alone
+        page = (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>glassnet report "
+                f"{html.escape(run_dir.name)}</title>\n{STYLE}</head><body>\n<h1>glassnet report "
+                f"{html.escape(run_dir.name)}</h1>\n{inspection_report.sections(run_dir)}\n</body></html>\n")
+        return io.atomic_write(run_dir / "report.html", page.encode())
     if not log.exists():
         raise FileNotFoundError(f"{run_dir} is not a run directory (no history.jsonl)")
     history = read_history(log)
@@ -223,20 +294,16 @@ def build(run_dir: str | Path) -> Path:
         for title, path in plots.items())
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>glassnet run {html.escape(run_dir.name)}</title>
-<style>
-body {{ font-family: system-ui, sans-serif; margin: 2em auto; max-width: 70em; color: #222; }}
-table {{ border-collapse: collapse; margin-bottom: 1.5em; }}
-th, td {{ text-align: left; padding: 0.2em 1em 0.2em 0; border-bottom: 1px solid #ddd; vertical-align: top; }}
-figure {{ display: inline-block; margin: 0 1em 1em 0; }} img {{ max-width: 100%; }}
-</style></head><body>
+{STYLE}</head><body>
 <h1>glassnet run {html.escape(run_dir.name)}</h1>
 <h2>Held-out metrics</h2>{_table(metrics) if metrics else "<p>none recorded</p>"}
 {search}
-<h2>Training</h2>{_table({"epochs run": len(history), "weights kept from epoch": evaluation.get("kept_epoch", "?")})}
+<h2>Training</h2>{_table(_training_rows(history, evaluation))}
 <h2>Estimator settings</h2>{_table(config.get("estimator", {}))}
 <h2>Run settings</h2>{_table(config.get("run", {}))}
 <h2>Data</h2>{_table(config.get("data", {}))}
 <h2>Plots</h2>{images}
+{inspection_report.sections(run_dir)}
 </body></html>
 """
     return io.atomic_write(run_dir / "report.html", page.encode())

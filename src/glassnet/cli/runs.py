@@ -27,7 +27,7 @@ import numpy as np
 
 from .. import io
 from .errors import UsageError
-from .jobs import Job, fold_target_scaling, make_estimator, prepare
+from .jobs import Job, fold_target_scaling, make_estimator, prepare, refit_estimator, refits
 from .metrics import classification_metrics, full_proba, metric_line, regression_metrics
 from .settings import RunSettings
 
@@ -77,9 +77,10 @@ class EpochMonitor:
     """The per-epoch callback of a run: appends to history.jsonl, advances the bar, writes checkpoints,
     and stops training once Ctrl-C was pressed."""
 
-    def __init__(self, run_dir: Path, every: int, bar: Any, epoch: int, interrupts: Interrupts) -> None:
+    def __init__(self, run_dir: Path, every: int, bar: Any, epoch: int, interrupts: Interrupts,
+                 log: str = "history.jsonl") -> None:
         self.run_dir, self.every, self.bar, self.epoch, self.interrupts = run_dir, every, bar, epoch, interrupts
-        self.log = (run_dir / "history.jsonl").open("a")
+        self.log = (run_dir / log).open("a")
 
     def __call__(self, est: Any, record: dict[str, Any]) -> bool:
         self.epoch += 1
@@ -87,7 +88,7 @@ class EpochMonitor:
         self.log.flush()
         if self.bar is not None:
             self.bar.update(1)
-            self.bar.set_postfix({k: f"{record[k]:.4g}" for k in ("loss", "val_score")
+            self.bar.set_postfix({k: f"{record[k]:.4g}" for k in ("loss", "val_loss", "val_score")
                                   if isinstance(record.get(k), float)})
         if self.every and self.epoch % self.every == 0:  # after the log line, so a resume can trim the log
             save_checkpoint(self.run_dir, est, est.get_training_state(), self.epoch, finished=False)
@@ -125,6 +126,8 @@ def start(settings: RunSettings, *, force: bool, quiet: bool,
             settings = replace(settings, estimator={**settings.estimator, **search(job, build)})
             est = _estimator(job, settings)
         params = {k: list(v) if isinstance(v, tuple) else v for k, v in est.get_params(deep=False).items()}
+        if "class_weight" in params:  # by label, as given (the estimator has them by class index)
+            params["class_weight"] = settings.estimator.get("class_weight")
         config = {**settings.to_config(), "estimator": params, "data": source, "task": job.task,
                   "estimator_class": type(est).__name__}
         _write_json(build / "config.json", config)
@@ -183,7 +186,7 @@ def resume(run_dir: Path, *, epochs: int | None, epochs_flag: str, force: bool, 
 
 def _estimator(job: Job, settings: RunSettings) -> Any:
     """The estimator to fit, refusing settings that would fail only once training has started."""
-    est = make_estimator(job.task, settings)
+    est = make_estimator(job, settings)
     if settings.checkpoint_every and est.solver == "lbfgs":
         raise UsageError("--checkpoint-every needs a stochastic solver; L-BFGS cannot be checkpointed")
     if est.early_stopping and est.solver != "lbfgs":
@@ -275,7 +278,7 @@ def _train(est: Any, job: Job, run_dir: Path, settings: RunSettings, config: dic
            start_epoch: int, quiet: bool) -> dict[str, Any] | None:
     """Fit from ``state`` (None: from scratch), then evaluate and save the model, the final training state and
     evaluation.json in ``run_dir``; returns the model's metadata, or None when Ctrl-C stopped training."""
-    from .report import kept_epoch
+    from .report import kept_epoch, why_stopped
 
     if not quiet:
         what = f"{len(job.labels.classes)} classes" if job.labels else "regression"
@@ -285,39 +288,65 @@ def _train(est: Any, job: Job, run_dir: Path, settings: RunSettings, config: dic
     if interrupts:
         _report_interrupt(est, run_dir, interrupts)
         return None
-    final_state = est.get_training_state() if est.solver != "lbfgs" else None
+    selection, final_state = est, est.get_training_state() if est.solver != "lbfgs" else None
+    kept = kept_epoch(est.history_, est.early_stopping and est.solver != "lbfgs", est.validation_metric, est.tol)
+    stopped = why_stopped(est, kept)
+    refit = None
+    if refits(est, settings, len(job.y_train)):  # the epoch count chosen, the validation rows join the training
+        save_checkpoint(run_dir, est, final_state, est.n_iter_, finished=False)  # Ctrl-C below resumes from here
+        refit = {"epochs": max(kept, 1), "rows": len(job.y_train)}
+        if not quiet:
+            print(f"{stopped}\ntraining anew on all {refit['rows']} training rows for {refit['epochs']} epochs",
+                  file=sys.stderr)
+        stopped += f"; then trained anew on all {refit['rows']} training rows for {refit['epochs']} epochs"
+        est = _train_on_all_rows(est, job, run_dir, refit["epochs"], quiet)
+        if est is None:
+            return None
+    elif not quiet:
+        print(stopped + (f"; kept the weights of epoch {kept}" if kept < est.n_iter_ else ""), file=sys.stderr)
     fold_target_scaling(est, job.target_scaling)
-    kept = kept_epoch(est.history_, est.early_stopping and est.solver != "lbfgs")
-    if not quiet and est.n_iter_ < est.max_iter:
-        why = "the validation score" if est.early_stopping else "the training loss"
-        print(f"stopped after {est.n_iter_} epochs: {why} stopped improving; kept the weights of epoch {kept}",
-              file=sys.stderr)
-    evaluation = {**_evaluate_job(est, job), "kept_epoch": kept, "target_scaling": job.target_scaling}
+    evaluation = {**_evaluate_job(est, job), "kept_epoch": kept, "stopped": stopped, "refit": refit,
+                  "target_scaling": job.target_scaling}
     _write_json(run_dir / "evaluation.json", evaluation)
     metadata = {"task": job.task, "target": config["data"]["target"],
-                "preprocessing": job.preprocessor.to_dict(),
                 "labels": job.labels.classes if job.labels else None,
-                "feature_names": job.preprocessor.feature_names_out,
+                "feature_names": job.feature_names(),
+                # the valid range of each input feature, for glassnet attack
+                "input_range": {"min": job.x_train.min(axis=0).tolist(), "max": job.x_train.max(axis=0).tolist()},
                 "training": {"data": config["data"], "settings": config["run"], "estimator": config["estimator"],
-                             "epochs": int(getattr(est, "n_iter_", 0)), "kept_epoch": kept,
-                             "target_scaling": job.target_scaling},
+                             "epochs": int(getattr(est, "n_iter_", 0)), "kept_epoch": kept, "stopped": stopped,
+                             "refit": refit, "target_scaling": job.target_scaling},
                 "metrics": evaluation["metrics"]}
-    io.save(est, run_dir / "model.safetensors", metadata=metadata, overwrite=True)
-    if final_state is not None:
-        save_checkpoint(run_dir, est, final_state, est.n_iter_, finished=True)
+    io.save(job.model(est), run_dir / "model.safetensors", metadata=metadata, overwrite=True)
+    if final_state is not None:  # the selection's state: training on resumes it, then trains anew on all rows
+        save_checkpoint(run_dir, selection, final_state, selection.n_iter_, finished=True)
     return metadata
 
 
-def _fit(est: Any, job: Job, run_dir: Path, state: Any, start_epoch: int, every: int, quiet: bool) -> int:
-    """Fit with a progress bar, the JSON-lines log and checkpoints as callbacks; returns how often Ctrl-C was
-    pressed (0: training ran to its end)."""
+def _train_on_all_rows(est: Any, job: Job, run_dir: Path, epochs: int, quiet: bool) -> Any | None:
+    """A fresh estimator with ``est``'s settings trained ``epochs`` epochs on all training rows, its epochs logged to
+    refit.jsonl; None when Ctrl-C stopped it (a resume trains it again from the start: it is short)."""
+    est = refit_estimator(est, epochs)
+    (run_dir / "refit.jsonl").write_text("")
+    if _fit(est, job, run_dir, None, 0, 0, quiet, log="refit.jsonl"):
+        print(f"glassnet: interrupted; continue with: glassnet train --resume {run_dir} "
+              "(the training on all rows starts again)", file=sys.stderr)
+        return None
+    return est
+
+
+def _fit(est: Any, job: Job, run_dir: Path, state: Any, start_epoch: int, every: int, quiet: bool,
+         log: str = "history.jsonl") -> int:
+    """Fit with a progress bar, the JSON-lines log ``log`` and checkpoints as callbacks; returns how often Ctrl-C
+    was pressed (0: training ran to its end)."""
     from tqdm import tqdm
 
-    bar = None if quiet else tqdm(total=est.max_iter, initial=start_epoch, unit="epoch", desc="training",
-                                  dynamic_ncols=True, file=sys.stderr)
+    bar = None if quiet else tqdm(total=est.max_iter, initial=start_epoch, unit="epoch", dynamic_ncols=True,
+                                  desc="training" if log == "history.jsonl" else "all rows", file=sys.stderr)
     with Interrupts() as interrupts, warnings.catch_warnings():
         warnings.filterwarnings("ignore", "Training interrupted by user")  # said below, in the command's words
-        monitor = EpochMonitor(run_dir, every, bar, start_epoch, interrupts)
+        warnings.filterwarnings("ignore", "Stochastic Optimizer: Maximum iterations")  # said by why_stopped
+        monitor = EpochMonitor(run_dir, every, bar, start_epoch, interrupts, log)
         try:
             est.fit(job.x_train, job.y_train, callbacks=[monitor], resume=state)
         except KeyboardInterrupt:  # a second Ctrl-C outside the fit loop's own epochs
@@ -361,7 +390,7 @@ def _publish(est: Any, run_dir: Path, output: Path | None, metadata: dict[str, A
     from . import report
 
     if output is not None:  # checked before training: absent, --force, or the run's own earlier model
-        io.save(est, output, overwrite=True, metadata=metadata)
+        io.atomic_write(output, (run_dir / "model.safetensors").read_bytes())
     if metadata["metrics"]:
         print(metric_line(metadata["metrics"], "held-out "))
     try:

@@ -11,15 +11,13 @@ import difflib
 import io as pyio
 import math
 import re
-import warnings
 from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin
 
 from .errors import UsageError
-from .preprocessing import Preprocessor
+from .jobs import Job
 from .settings import ALIASES, RunSettings, check_estimator_params
 
 # The default search space, in the --config file's own form ([search.space]): a list is a set of choices,
@@ -182,26 +180,14 @@ def search_space(settings: RunSettings, overrides: dict[str, Any], where: str, e
 
 # ---------------------------------------------------------------- the pipeline and the search
 
-class TablePreprocessor(TransformerMixin, BaseEstimator):
-    """glassnet's table :class:`~glassnet.cli.preprocessing.Preprocessor` as a scikit-learn transformer, so that
-    each cross-validation fold standardizes, encodes and imputes with what its own training rows show."""
+def search_pipeline(job: Job, est: Any, first: list[tuple[str, Any]] = ()) -> Any:
+    """The pipeline each trial fits: the ``first`` steps (reading the data where the backend keeps it), the run's
+    preprocessing unfitted, so that each fold standardizes, encodes and imputes from its own training rows, then
+    ``est``."""
+    from sklearn.base import clone
+    from sklearn.pipeline import Pipeline
 
-    def __init__(self, missing: str = "impute", categorical: tuple[str, ...] = ()) -> None:
-        self.missing = missing
-        self.categorical = categorical
-
-    def fit(self, X: Any, y: Any = None) -> TablePreprocessor:
-        """Learn the columns' kinds, means, scales and categories from the fold's training rows."""
-        with warnings.catch_warnings():  # what the whole table warns about was said once, before the search
-            warnings.simplefilter("ignore", UserWarning)
-            self.preprocessor_ = Preprocessor(self.missing, list(self.categorical)).fit(X)
-        return self
-
-    def transform(self, X: Any) -> np.ndarray:
-        """The feature matrix; categories and missing values that the fold's training rows lacked are expected."""
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
-            return self.preprocessor_.transform(X)
+    return Pipeline([*first, *clone(job.preprocessor).steps, ("model", est)])
 
 
 def cv_splitter(task: str, folds: int, seed: int) -> Any:

@@ -59,7 +59,8 @@ def write_file(path: str | os.PathLike, tensors: dict[str, np.ndarray], meta: di
 
 
 def _refuse_foreign(head: bytes, path: Path) -> None:
-    if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
+    # a safetensors header of 640, 896, 1152 or 1408 bytes starts like a pickle too; its JSON starts at byte 8
+    if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05") and head[8:9] != b"{":
         raise ModelFileError(f"{path} is a pickle file, not a glassnet model file; glassnet never unpickles")
     if head[:4] == b"PK\x03\x04":
         raise ModelFileError(f"{path} is a zip archive (PyTorch or joblib?), not a glassnet model file")
@@ -75,7 +76,7 @@ def read_file(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str,
     if not path.is_file():
         raise ModelFileError(f"{path} is not a file")
     blob = path.read_bytes()
-    _refuse_foreign(blob[:8], path)
+    _refuse_foreign(blob[:9], path)
     if len(blob) < 8:
         raise ModelFileError(f"{path} is not a glassnet model file (only {len(blob)} bytes)")
     (n,) = struct.unpack("<Q", blob[:8])

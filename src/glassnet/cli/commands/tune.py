@@ -15,7 +15,6 @@ from ... import io
 from .. import runs, settings, tuning
 from ..errors import UsageError
 from ..jobs import Job, make_estimator
-from ..tables import import_pandas
 from ..tuning import DEFAULT_SPACE, TuneSettings
 from .train import add_data_options, add_estimator_options
 
@@ -74,7 +73,6 @@ def run(args: argparse.Namespace) -> int:
                                 settings.ESTIMATOR_CLASSES["regression"])
     if tune.halving and "max_iter" in space:
         raise UsageError("--halving gives each round more epochs (max_iter), so max_iter cannot also be searched")
-    import_pandas()  # the search hands each worker the table as a DataFrame
 
     def search(job: Job, run_dir: Path) -> dict[str, Any]:
         return _search(job, run_dir, run_settings, tune, space, quiet=args.quiet)
@@ -112,14 +110,12 @@ def _search(job: Job, run_dir: Path, run_settings: settings.RunSettings, tune: T
     """Run the search on the job's training rows, write search.csv and search.json into ``run_dir``, print the
     leaderboard, and return the best candidate's settings."""
     import numpy as np
-    from sklearn.exceptions import ConvergenceWarning, FitFailedWarning
-    from sklearn.pipeline import Pipeline
+    from sklearn.exceptions import FitFailedWarning
 
     from ...distributed import search_backend
 
-    pd = import_pandas()
-    est = make_estimator(job.task, run_settings)
-    X, y = pd.DataFrame(job.train_table), job.y_train
+    est = make_estimator(job, run_settings)
+    X, y = job.train_frame, job.y_train
     metric = "accuracy" if job.task == "classification" else "R²"
     total = None if tune.halving else tune.trials
     if not quiet:
@@ -131,13 +127,11 @@ def _search(job: Job, run_dir: Path, run_settings: settings.RunSettings, tune: T
     try:
         with search_backend(tune.backend, X=X, y=y, n_jobs=tune.n_jobs, address=tune.scheduler,
                             blas_threads=tune.blas_threads) as session, warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)  # short trials end before converging, as meant
+            # the trials' warnings repeat for every fold what the data's preparation said once (typos, categories
+            # a fold has not seen, batches larger than a small fold), and short trials end before converging
+            warnings.simplefilter("ignore", UserWarning)
             warnings.simplefilter("ignore", FitFailedWarning)  # counted below
-            warnings.filterwarnings("ignore", "Got `batch_size`")  # a batch size larger than a small fold: clipped
-            pipeline = Pipeline([*session.steps,
-                                 ("preprocess", tuning.TablePreprocessor(run_settings.missing,
-                                                                         tuple(run_settings.categorical))),
-                                 ("model", est)])
+            pipeline = tuning.search_pipeline(job, est, session.steps)
             search = tuning.make_search(pipeline, space, tune, task=job.task, seed=run_settings.seed,
                                         max_iter=est.max_iter, progress=progress)
             search.fit(session.X, session.y)
