@@ -37,6 +37,7 @@ class Job:
     y_test: np.ndarray
     target_scaling: dict[str, float] | None = None  # regression: y_train was (y - mean) / scale
     rows: tuple[np.ndarray, np.ndarray] | None = None  # the table's (training, held-out) row numbers
+    train_frame: Any = None  # the training rows before preprocessing (glassnet tune's folds preprocess their own)
 
     def model(self, est: Any) -> Any:
         """The model to save: the preprocessing pipeline, then the fitted ``est``. A classifier learns class
@@ -142,7 +143,7 @@ def prepare(settings: RunSettings) -> tuple[Job, dict[str, Any]]:
         x_train = pre.transform(frame.iloc[train_rows])
         x_test = pre.transform(frame.iloc[test_rows]) if len(test_rows) else x_train[:0]
     job = Job(task, source["name"], pre, labels, x_train, y[train_rows], x_test, y[test_rows],
-              rows=(train_rows, test_rows))
+              rows=(train_rows, test_rows), train_frame=frame.iloc[train_rows])
     if labels is None and settings.scale_target:
         mean, scale = float(job.y_train.mean()), float(job.y_train.std()) or 1.0
         job.y_train = (job.y_train - mean) / scale

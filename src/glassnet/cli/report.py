@@ -295,6 +295,9 @@ def build(run_dir: str | Path) -> Path:
     # what glassnet train found (from the estimator, which knows its classes), or else the log's records
     found = health.from_dicts(evaluation["health"]) if "health" in evaluation else health.findings(history)
     metrics = {k: v for k, v in evaluation.get("metrics", {}).items() if k != "confusion_matrix"}
+    from .search_report import section  # a glassnet tune run's search; "" for others
+
+    search = section(run_dir)
     images = "".join(
         f"<figure><img alt='{html.escape(title)}' src='data:image/png;base64,"
         f"{base64.b64encode(path.read_bytes()).decode()}'><figcaption>{html.escape(title)}</figcaption></figure>"
@@ -304,6 +307,7 @@ def build(run_dir: str | Path) -> Path:
 {STYLE}</head><body>
 <h1>glassnet run {html.escape(run_dir.name)}</h1>
 <h2>Held-out metrics</h2>{_table(metrics) if metrics else "<p>none recorded</p>"}
+{search}
 <h2>Training</h2>{_table(_training_rows(history, evaluation))}
 <h2>Health</h2>{health.to_html(found)}
 <h2>Estimator settings</h2>{_table(config.get("estimator", {}))}

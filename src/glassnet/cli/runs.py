@@ -18,6 +18,7 @@ import tempfile
 import threading
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -107,8 +108,13 @@ def save_checkpoint(run_dir: Path, est: Any, state: dict[str, Any], epoch: int, 
 
 # ---------------------------------------------------------------- starting and resuming
 
-def start(settings: RunSettings, *, force: bool, quiet: bool) -> int:
-    """A fresh run: check everything, prepare the data, write config.json, train to the end; the exit status."""
+def start(settings: RunSettings, *, force: bool, quiet: bool,
+          search: Callable[[Job, Path], dict[str, Any]] | None = None) -> int:
+    """A fresh run: check everything, prepare the data, write config.json, train to the end; the exit status.
+
+    ``search(job, run_dir)`` (glassnet tune), called once everything is checked and before training, chooses
+    estimator settings that override ``settings``' and may write its own results into the run directory.
+    """
     job, source = prepare(settings)
     est = _estimator(job, settings)
     output = _check_output(settings, force)
@@ -119,19 +125,24 @@ def start(settings: RunSettings, *, force: bool, quiet: bool) -> int:
     run_dir, staging = _new_run_dir(settings, job.name, force)
     if output is not None:
         settings = replace(settings, output=str(output.resolve()))
-    params = {k: list(v) if isinstance(v, tuple) else v for k, v in est.get_params(deep=False).items()}
-    if "class_weight" in params:  # by label, as given (the estimator has them by class index)
-        params["class_weight"] = settings.estimator.get("class_weight")
-    config = {**settings.to_config(), "estimator": params, "data": source, "task": job.task,
-              "estimator_class": type(est).__name__, **({"lr_find": lr_search} if lr_search else {})}
     build = staging or run_dir
     try:
+        if search is not None:
+            settings = replace(settings, estimator={**settings.estimator, **search(job, build)})
+            est = _estimator(job, settings)
+        params = {k: list(v) if isinstance(v, tuple) else v for k, v in est.get_params(deep=False).items()}
+        if "class_weight" in params:  # by label, as given (the estimator has them by class index)
+            params["class_weight"] = settings.estimator.get("class_weight")
+        config = {**settings.to_config(), "estimator": params, "data": source, "task": job.task,
+                  "estimator_class": type(est).__name__, **({"lr_find": lr_search} if lr_search else {})}
         _write_json(build / "config.json", config)
         (build / "history.jsonl").write_text("")
         finished = _train(est, job, build, settings, config, state=None, start_epoch=0, quiet=quiet)
     except BaseException:
         if staging is not None:  # the old run stays as it was
             shutil.rmtree(staging, ignore_errors=True)
+        elif not any(run_dir.iterdir()):  # stopped before writing anything: leave no empty run behind
+            run_dir.rmdir()
         raise
     if finished is None:
         if staging is not None:

@@ -243,7 +243,8 @@ class RunSettings:
 RUN_FIELDS = [f.name for f in fields(RunSettings) if f.name not in ("estimator", "labels")]
 
 
-def _load_toml(path: str | Path) -> dict[str, Any]:
+def load_toml(path: str | Path) -> dict[str, Any]:
+    """A TOML settings file's contents, or a UsageError naming the file."""
     if sys.version_info >= (3, 11):
         import tomllib
     else:  # pragma: no cover
@@ -270,18 +271,21 @@ def _parse_param(text: str) -> tuple[str, Any]:
     return key.strip(), value
 
 
-def resolve_settings(args: argparse.Namespace) -> RunSettings:
-    """The run's settings: defaults, then the --config file, then the command line."""
+def resolve_settings(args: argparse.Namespace, extra_tables: tuple[str, ...] = ()) -> RunSettings:
+    """The run's settings: defaults, then the --config file, then the command line. ``extra_tables`` are the
+    --config tables that the command reads itself (``[search]`` for glassnet tune)."""
     run: dict[str, Any] = {}
     params = dict(CLI_ESTIMATOR_DEFAULTS)
     labels: dict[str, str] = {}
     if args.config:
-        config = _load_toml(args.config)
+        config = load_toml(args.config)
         tables = {k: v for k, v in config.items() if isinstance(v, dict)}
-        if set(tables) - {"estimator"}:
-            raise UsageError(f"{args.config}: unknown table(s) {sorted(set(tables) - {'estimator'})}; "
-                             "only [estimator] is allowed")
-        entries = [(k, v, False) for k, v in config.items() if k != "estimator"]
+        allowed = ["estimator", *extra_tables]
+        if set(tables) - set(allowed):
+            names = " and ".join(f"[{t}]" for t in allowed)
+            raise UsageError(f"{args.config}: unknown table(s) {sorted(set(tables) - set(allowed))}; "
+                             f"only {names} {'is' if len(allowed) == 1 else 'are'} allowed")
+        entries = [(k, v, False) for k, v in config.items() if k not in allowed]
         entries += [(k, v, True) for k, v in config.get("estimator", {}).items()]
         for key, value, in_estimator in entries:
             name = key.replace("-", "_")

@@ -18,6 +18,17 @@ def add_parser(subparsers: argparse._SubParsersAction, common: argparse.Argument
                               description="Train an MLP. Without a data argument trains on the built-in digits "
                                           "data set. Every default shown is the value used when the option is not "
                                           "given (nor set in --config).")
+    add_data_options(p)
+    p.add_argument("--checkpoint-every", type=int, default=None, metavar="N",
+                   help="checkpoint every N epochs (default: 0, only on Ctrl-C and at the end)")
+    p.add_argument("--resume", default=None, metavar="RUN_DIR",
+                   help="continue a run from its checkpoint; with --epochs N, train it on to N epochs in all")
+    add_estimator_options(p)
+    return p
+
+
+def add_data_options(p: argparse.ArgumentParser) -> None:
+    """The options of a run's data, split, run directory and output, shared by glassnet train and tune."""
     run = RunSettings()
     p.add_argument("data", nargs="?", default=None,
                    help="CSV, TSV or Parquet file; - reads CSV from standard input")
@@ -49,12 +60,12 @@ def add_parser(subparsers: argparse._SubParsersAction, common: argparse.Argument
                    help="also save the model here, a .safetensors file (default: only in the run directory)")
     p.add_argument("--force", action="store_true",
                    help="replace an existing --output file, or the run in --run-dir once the new one has finished")
-    p.add_argument("--checkpoint-every", type=int, default=None, metavar="N",
-                   help="checkpoint every N epochs (default: 0, only on Ctrl-C and at the end)")
-    p.add_argument("--resume", default=None, metavar="RUN_DIR",
-                   help="continue a run from its checkpoint; with --epochs N, train it on to N epochs in all")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar or progress messages; results still "
                                                               "print")
+
+
+def add_estimator_options(p: argparse.ArgumentParser) -> None:
+    """One option for every estimator setting, and --param for the rest."""
     defaults = settings.estimator_defaults()
     est = p.add_argument_group("estimator settings (scikit-learn's names, then short aliases)")
     for flags, param, kwargs in settings.ESTIMATOR_OPTIONS:
@@ -64,7 +75,6 @@ def add_parser(subparsers: argparse._SubParsersAction, common: argparse.Argument
     est.add_argument("--param", action="append", metavar="KEY=VALUE",
                      help="any other estimator parameter, as JSON or a Python literal: beta_1=0.95, "
                           "hidden_layer_sizes='(8, 8)'")
-    return p
 
 
 def run(args: argparse.Namespace) -> int:
