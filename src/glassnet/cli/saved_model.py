@@ -7,9 +7,9 @@ from typing import Any
 
 import numpy as np
 
-from .. import io
 from .errors import UsageError
 from .metrics import classification_metrics, full_proba, regression_metrics
+from .model_metadata import load_model
 from .preprocessing import LabelEncoder, Preprocessor, check_target, columns_of
 from .tables import import_pandas
 
@@ -17,8 +17,8 @@ from .tables import import_pandas
 class SavedModel:
     """A loaded estimator file with its preprocessing, labels and task."""
 
-    def __init__(self, path: str | Path) -> None:
-        obj, meta = io.load_with_metadata(path)
+    def __init__(self, path: str | Path, *, sha256: str | None = None) -> None:
+        obj, meta = load_model(path, sha256=sha256)
         if meta["kind"] != "estimator":
             raise UsageError(f"{path} holds a bare network ({meta['class']}), not a trained estimator")
         self.est, self.meta = obj, meta
