@@ -78,6 +78,10 @@ def _load_source(settings: RunSettings) -> tuple[dict[str, np.ndarray], np.ndarr
     y = table.pop(target)
     for col in settings.drop:
         table.pop(col)
+    infinite = np.flatnonzero(np.isinf(y)) if y.dtype.kind == "f" else []
+    if len(infinite):
+        raise UsageError(f"target column {target!r} has {len(infinite)} infinite values (rows "
+                         f"{infinite[:5].tolist()}); fix or drop those rows")
     missing = missing_mask(y)
     if missing.any() and not settings.drop_missing_target:
         raise UsageError(f"target column {target!r} has {int(missing.sum())} missing values; "
@@ -109,10 +113,6 @@ def prepare(settings: RunSettings) -> tuple[Job, dict[str, Any]]:
             y = y.astype(np.float64)
         except ValueError as e:
             raise UsageError(f"regression needs a numeric target; column {source['target']!r} is not") from e
-        infinite = np.flatnonzero(np.isinf(y))
-        if len(infinite):
-            raise UsageError(f"target column {source['target']!r} has {len(infinite)} infinite values (rows "
-                             f"{infinite[:5].tolist()}); fix or drop those rows")
     rows = np.arange(len(y))
     if settings.test_fraction > 0:
         stratify = y if labels is not None and np.bincount(y).min() >= 2 else None

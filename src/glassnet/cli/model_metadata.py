@@ -61,7 +61,7 @@ def check_model(meta: dict[str, Any], model: Any) -> None:
         raise io.ModelFileError(f"task: a {meta['class']} does not do {meta['task']}")
     if meta.get("preprocessing"):
         try:
-            width = len(Preprocessor.from_dict(meta["preprocessing"]).feature_names_out)
+            width = _width(Preprocessor.from_dict(meta["preprocessing"]))
         except ValueError as e:
             raise io.ModelFileError(f"preprocessing: {e}") from None
         if width != model.n_features_in_:
@@ -78,6 +78,14 @@ def check_model(meta: dict[str, Any], model: Any) -> None:
                 classes.min() < 0 or classes.max() >= len(labels):
             raise io.ModelFileError(f"inconsistent model file: {len(labels)} labels for the network's classes "
                                     f"{classes[:10].tolist()}")
+
+
+def _width(pre: Preprocessor) -> int:
+    """The number of features ``pre`` makes per row, counted without making them."""
+    per_kind = {"numeric": lambda c: 1, "categorical": lambda c: len(c["categories"])}
+    if all(c["kind"] in per_kind for c in pre.columns):
+        return sum(per_kind[c["kind"]](c) + bool(c.get("missing_flag")) for c in pre.columns)
+    return len(pre.feature_names_out)
 
 
 def load_model(path: str | os.PathLike, *, sha256: str | None = None) -> tuple[Any, dict[str, Any]]:

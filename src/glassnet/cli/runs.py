@@ -172,7 +172,8 @@ def _remove_abandoned(run_dir: Path, staging_too: bool) -> None:
 
 def start(settings: RunSettings, *, force: bool, quiet: bool, keep_diverged: bool = False) -> int:
     """A fresh run: check everything, prepare the data, write config.json, train to the end; the exit status."""
-    job, source = prepare(settings)
+    with np.errstate(over="ignore"):  # a column too large to standardize: said below, naming the column
+        job, source = prepare(settings)
     _check_statistics(job)
     est = _estimator(job, settings)
     output, replace_output = _check_output(settings, force)
@@ -262,7 +263,8 @@ def _prepare_again(run_dir: Path, config: dict[str, Any]) -> tuple[RunSettings, 
     settings = RunSettings.from_config(config)
     if "file" in config["data"] and config["data"]["file"] != "-":  # the path as resolved when the run started
         settings = replace(settings, data=config["data"]["file"])
-    job, source = prepare(settings)
+    with np.errstate(over="ignore"):
+        job, source = prepare(settings)
     if source.get("sha256") != config["data"].get("sha256"):
         where = "standard input" if source.get("file") == "-" else f"the data file {source.get('file')}"
         raise UsageError(f"{where} changed since the run in {run_dir} started")

@@ -70,7 +70,7 @@ def _refuse_duplicates(names: list[str]) -> None:
 
 def _decimals_as_numbers(df: Any) -> Any:
     """Columns of exact decimals (Parquet's decimal type, read by pandas as Python Decimal objects) as floats."""
-    for name in df.columns[df.dtypes == object]:
+    for name in df.select_dtypes(include="object").columns:
         present = df[name].dropna()
         if len(present) and all(isinstance(v, decimal.Decimal) for v in present):
             df[name] = df[name].astype("float64")
@@ -97,9 +97,10 @@ def read_table(path: str | Path) -> Any:
     pd = import_pandas()
     try:
         if fmt == "parquet":
-            df = pd.read_parquet(path)
-            _refuse_duplicates([str(c) for c in df.columns])
-            return _decimals_as_numbers(df)
+            import pyarrow.parquet as pq
+
+            _refuse_duplicates([str(c) for c in pq.read_schema(path).names])
+            return _decimals_as_numbers(pd.read_parquet(path))
         sep = "\t" if fmt == "tsv" else ","
         try:
             return _read_csv(pd, source, sep, "utf-8")

@@ -28,12 +28,13 @@ from .atomic import atomic_write
 from .errors import ModelFileError
 from .header import KINDS, Table, check_header
 
-__all__ = ["CHECKSUM_KEY", "FORMAT", "FORMAT_VERSION", "KINDS", "METADATA_KEY", "ModelFileError", "file_sha256",
-           "read_file", "sha256", "write_file"]
+__all__ = ["CHECKSUM_KEY", "FORMAT", "FORMAT_VERSION", "KINDS", "METADATA_KEY", "MODEL_KINDS", "ModelFileError",
+           "file_sha256", "read_file", "sha256", "write_file"]
 
 FORMAT = "glassnet-model"
 FORMAT_VERSION = 2  # 2: the metadata has a checksum of its own (files of format 1 still load)
 METADATA_KEY = "glassnet"
+MODEL_KINDS = ("module", "estimator")  # files that predict: their weights must be finite
 CHECKSUM_KEY = "glassnet_sha256"
 _MAX_HEADER = 100 * 2**20
 # safetensors' dtype names
@@ -78,9 +79,10 @@ def write_file(path: str | os.PathLike, tensors: dict[str, np.ndarray], meta: di
     if path.is_dir():
         raise IsADirectoryError(f"{path} is a directory, not a model file")
     tensors = {k: _contiguous(v) for k, v in tensors.items()}
-    for name, a in tensors.items():
-        if a.dtype.kind == "f" and not np.isfinite(a).all():
-            raise ValueError(f"cannot save {path}: tensor {name!r} holds NaN or infinite values")
+    if meta.get("kind") in MODEL_KINDS:
+        for name, a in tensors.items():
+            if a.dtype.kind == "f" and not np.isfinite(a).all():
+                raise ValueError(f"cannot save {path}: tensor {name!r} holds NaN or infinite values")
     meta = {**meta, "tensors": {k: {"dtype": v.dtype.name, "shape": list(v.shape), "sha256": sha256(v)}
                                 for k, v in tensors.items()}}
     text = json.dumps(meta)
@@ -132,7 +134,7 @@ def read_file(path: str | os.PathLike, *, sha256: str | None = None) -> tuple[di
             if not got:
                 raise ModelFileError(f"{path} is corrupt: it became shorter while it was read")
             filled += got
-    return _tensors(data, layout, meta["tensors"], path), meta
+    return _tensors(data, layout, meta["tensors"], meta["kind"], path), meta
 
 
 def _check_trusted(path: Path, expected: str) -> None:
@@ -229,9 +231,10 @@ def check_metadata(meta: dict[str, Any], layout: Table, path: Path) -> None:
 
 
 def _tensors(data: bytearray, layout: dict[str, tuple[str, tuple[int, ...], int, int]], table: dict[str, Any],
-             path: Path) -> dict[str, np.ndarray]:
-    """The tensors as writable arrays over ``data`` (copied only where misaligned), after their checksums."""
-    view, tensors = memoryview(data), {}
+             kind: str, path: Path) -> dict[str, np.ndarray]:
+    """The tensors as writable arrays over ``data`` (copied only where misaligned), after their checksums; a
+    model's must be finite (a checkpoint may hold the state of a diverged run)."""
+    view, tensors, finite = memoryview(data), {}, kind in MODEL_KINDS
     for name, (dtype, shape, begin, end) in layout.items():
         if hashlib.sha256(view[begin:end]).hexdigest() != table[name].get("sha256"):
             raise ModelFileError(f"{path} is corrupt: checksum mismatch in tensor {name!r}")
@@ -242,7 +245,7 @@ def _tensors(data: bytearray, layout: dict[str, tuple[str, tuple[int, ...], int,
             if not a.dtype.isnative or not a.flags.aligned:
                 a = a.astype(np.dtype(dtype), copy=True)
             a = a.reshape(shape)
-        if a.dtype.kind == "f" and not np.isfinite(a).all():
+        if finite and a.dtype.kind == "f" and not np.isfinite(a).all():
             raise ModelFileError(f"{path}: tensor {name!r} holds NaN or infinite values; a model with non-finite "
                                  "weights predicts nothing meaningful")
         tensors[name] = a

@@ -83,7 +83,9 @@ FITTED: dict[str, Schema] = {
 
 # by kind; keys are optional here, where read_file serves any content: io.models names those it needs
 CONTENT: dict[str, Schema] = {
-    "module": Obj(),  # the layer spec: checked by building it (nn.from_spec under skip_init)
+    # the layer spec is checked by building it (nn.from_spec under skip_init); here only its size is capped
+    "module": Obj(optional={"spec": Obj(optional={"sizes": List(Int(min=0), max_len=MAX_LAYERS + 1),
+                                                  "layers": List(max_len=MAX_LAYERS)})}),
     "estimator": Obj(optional={"params": Obj(), "fitted": Obj(optional=FITTED)}),
     "checkpoint": Obj(optional={"params": Obj(), "state": Obj(optional={"fitted": Obj(optional=FITTED)})}),
 }
