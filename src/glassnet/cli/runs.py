@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from .. import io
+from ..io.atomic import remove_stale_temporaries
 from ..io.locks import FileLock, LockedError
 from ..io.schema import Obj
 from .errors import UsageError
@@ -219,6 +220,7 @@ def resume(run_dir: Path, *, epochs: int | None, epochs_flag: str, force: bool, 
     lock = _lock(run_dir)
     try:
         _remove_abandoned(run_dir, staging_too=False)
+        remove_stale_temporaries(run_dir, every_target=True)
         return _resume(run_dir, epochs=epochs, epochs_flag=epochs_flag, force=force, quiet=quiet,
                        keep_diverged=keep_diverged)
     finally:
@@ -340,6 +342,7 @@ def _claim_run_dir(settings: RunSettings, name: str, force: bool) -> tuple[Path,
     lock = _lock(path)
     try:
         _remove_abandoned(path, staging_too=force)
+        remove_stale_temporaries(path, every_target=True)
         if not _contents(path):
             return path, None, [lock]
         if not force:

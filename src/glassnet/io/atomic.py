@@ -35,18 +35,22 @@ def is_temporary(name: str, target: str) -> bool:
         len(name) == len(prefix) + _RANDOM + len(_SUFFIX)
 
 
-def remove_stale_temporaries(path: str | os.PathLike, older_than: float = STALE_AFTER) -> list[Path]:
-    """Delete the temporary files of killed writes to ``path``: unlocked and older than ``older_than`` seconds."""
+def remove_stale_temporaries(path: str | os.PathLike, older_than: float = STALE_AFTER, *,
+                             every_target: bool = False) -> list[Path]:
+    """Delete the temporary files of killed writes to ``path`` (with ``every_target``: to any file in the
+    directory ``path``) that no live process holds and that are older than ``older_than`` seconds."""
     path = Path(path)
+    folder = path if every_target else path.parent
     try:
-        names = os.listdir(path.parent)
+        names = os.listdir(folder)
     except OSError:
         return []
     removed, now = [], time.time()
     for name in names:
-        if not is_temporary(name, path.name):
+        target = name[1:-len(_SUFFIX) - _RANDOM - 1] if every_target else path.name
+        if not name.startswith(".") or not is_temporary(name, target):
             continue
-        tmp = path.parent / name
+        tmp = folder / name
         try:
             fd = os.open(tmp, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
         except OSError:
