@@ -64,6 +64,8 @@ def check_model(meta: dict[str, Any], model: Any) -> None:
             width = _width(Preprocessor.from_dict(meta["preprocessing"]))
         except ValueError as e:
             raise io.ModelFileError(f"preprocessing: {e}") from None
+        if width > MAX_FEATURES:
+            raise io.ModelFileError(f"preprocessing: {width:,} features, more than the {MAX_FEATURES:,} allowed")
         if width != model.n_features_in_:
             raise io.ModelFileError(f"inconsistent model file: its preprocessing gives {width} features, its "
                                     f"network takes {model.n_features_in_}")

@@ -125,7 +125,7 @@ def read_file(path: str | os.PathLike, *, sha256: str | None = None) -> tuple[di
         header, meta = _read_header(f, size, path)
         n_data = size - f.tell()
         layout = _layout(header, n_data, path)
-        _check_table(meta["tensors"], layout, path)
+        _check_table(meta.get("tensors"), layout, path)
         check_metadata(meta, {name: (dtype, shape) for name, (dtype, shape, _, _) in layout.items()}, path)
         data = bytearray(n_data)
         view, filled = memoryview(data), 0
