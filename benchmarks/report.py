@@ -25,6 +25,7 @@ TARGETS = [
     ("estimators", "digits", "sklearn/glassnet", ">=", 2.0),
     ("estimators", "digits-defaults", "sklearn/glassnet", ">=", 2.0),
     ("memory", None, "glassnet/torch", "<=", 1.0),
+    ("inspect", None, "glassnet/torch", "<=", 1.0),
 ]
 
 

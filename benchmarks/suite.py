@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from . import estimators, memory, profiling, report, training
+from . import estimators, inspection, memory, profiling, report, training
 from .harness import LIBS, Config, Row, optional_module, threads
 
 CASES: dict[str, Callable[[Config, int], list[Row]]] = {
@@ -20,6 +20,7 @@ CASES: dict[str, Callable[[Config, int], list[Row]]] = {
     "sweep": training.sweep,
     "estimators": estimators.estimators,
     "memory": memory.memory,
+    "inspect": inspection.inspection,
 }
 
 
@@ -67,6 +68,8 @@ def titles(cfg: Config, cases: list[str]) -> dict[str, str]:
         out["estimators"] = estimators.describe(cfg)
     if "memory" in cases:
         out["memory"] = memory.METHOD
+    if "inspect" in cases:
+        out["inspect"] = inspection.describe(cfg)
     return out
 
 

@@ -41,3 +41,19 @@ def to_xp(xp, value, dtype: str = "float64"):
 def npy(x) -> np.ndarray:
     """Host NumPy copy of an array or Tensor."""
     return gn.to_numpy(x.data if isinstance(x, gn.Tensor) else x)
+
+
+def torch_copy(model, activation="relu"):
+    """A torch Sequential with the weights of a glassnet MLP (float64, so the comparison is about the math)."""
+    torch = pytest.importorskip("torch")
+    linears = [m for m in model.modules() if isinstance(m, gn.nn.Linear)]
+    layers = []
+    for i, lin in enumerate(linears):
+        t = torch.nn.Linear(lin.in_features, lin.out_features).double()
+        with torch.no_grad():
+            t.weight.copy_(torch.from_numpy(np.asarray(lin.weight.data, dtype=np.float64).T))
+            t.bias.copy_(torch.from_numpy(np.asarray(lin.bias.data, dtype=np.float64)))
+        layers.append(t)
+        if i < len(linears) - 1:
+            layers.append(torch.nn.ReLU() if activation == "relu" else torch.nn.Tanh())
+    return torch.nn.Sequential(*layers)

@@ -72,3 +72,22 @@ def test_refuses_to_run_without_glassnet(monkeypatch, capsys):
     with pytest.raises(SystemExit):
         main(["--cases", "tiny"])
     assert "glassnet is not importable" in capsys.readouterr().err
+
+
+def test_inspect_case_times_the_same_computation_in_both_libraries(tmp_path):
+    pytest.importorskip("torch")
+    from benchmarks import inspection
+
+    path = tmp_path / "bench.json"
+    main([*TINY, "--cases", "inspect", "--libs", "glassnet,torch", "--json", str(path)])
+    rows = json.loads(path.read_text())["rows"]
+    assert {(r["variant"], r["lib"]) for r in rows if r["error"] is None and r["times"]} == {
+        (v, lib) for v in ("integrated-gradients", "pgd") for lib in ("glassnet", "torch")}
+    x, y = inspection._digits(50)
+    ours = inspection._glassnet("integrated-gradients", x, y)()()
+    theirs, completeness = inspection._torch("integrated-gradients", x, y)()()
+    np.testing.assert_allclose(ours, theirs.numpy(), rtol=1e-4, atol=1e-6)
+    assert float(completeness.abs().max()) < 1e-3
+    for lib in (inspection._glassnet, inspection._torch):
+        adv = np.asarray(lib("pgd", x, y)()())
+        assert np.abs(adv - x).max() <= inspection.EPS + 1e-6 and adv.min() >= 0 and adv.max() <= 1

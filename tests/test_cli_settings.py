@@ -28,7 +28,7 @@ def test_every_command_module_is_registered_and_parsed():
     assert modules == {c.__name__.rsplit(".", 1)[1] for c in commands.COMMANDS}
     parser = build_parser()
     for name in modules:
-        args = parser.parse_args([name, *(["model", "data"] if name in ("predict", "evaluate") else
+        args = parser.parse_args([name, *(["model", "data"] if name in ("predict", "evaluate", "explain", "attack") else
                                           ["x"] if name in ("inspect", "export", "report") else [])])
         assert args.command == name and args.run is getattr(commands, name).run
 

@@ -51,7 +51,8 @@ def test_every_sklearn_parameter_keeps_name_and_default(ours, theirs):
     mine, sk = ours().get_params(), theirs().get_params()
     assert set(sk) <= set(mine)
     assert {k: mine[k] for k in sk} == sk
-    own = {"dropout", "l1", "max_grad_norm", "device", "dtype"} | ({"class_weight"} if ours is MLPClassifier else set())
+    own = {"dropout", "l1", "max_grad_norm", "device", "dtype", "adversarial", "adversarial_eps",
+           "adversarial_fraction"} | ({"class_weight"} if ours is MLPClassifier else set())
     assert set(mine) - set(sk) == own
 
 

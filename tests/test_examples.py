@@ -112,3 +112,16 @@ def test_custom_loop_script_runs() -> None:
     result = subprocess.run([sys.executable, str(EXAMPLES / "custom_loop.py")], capture_output=True, text=True,
                             timeout=120, check=True)
     assert "target loss 0.3 reached at epoch" in result.stdout
+
+
+@pytest.mark.slow  # three fits of 80 epochs, one of them with a 10-step attack per batch
+def test_robust_digits_adversarial_training_pays_off() -> None:
+    spec = importlib.util.spec_from_file_location("robust_digits", EXAMPLES / "robust_digits.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    results = module.compare(epochs=80)
+    standard, pgd = results["standard"], results["PGD training"]
+    assert all(r["trustworthy"] for r in results.values())
+    assert pgd["robust"][0.1] > standard["robust"][0.1] + 0.2
+    assert pgd["robust"][0.0] > standard["robust"][0.0] - 0.05
+    assert standard["completeness"] < 0.01

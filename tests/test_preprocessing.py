@@ -27,6 +27,8 @@ def test_standardize_one_hot_and_flags():
     np.testing.assert_array_equal(x[:, 2], 0.0)  # constant column: scale 1, not a division by zero
     np.testing.assert_array_equal(x[:, 3:5], [[1, 0], [0, 1], [0, 0], [1, 0]])
     np.testing.assert_array_equal(x[:, 5:], [[0, 0], [0, 0], [1, 1], [0, 0]])
+    # the original column behind each output column: attributions are summed back by it
+    assert pre.feature_columns == ["num", "flag", "full", "cat", "cat", "num", "cat"]
 
 
 def test_unknown_category_gives_zeros_and_a_warning():

@@ -1,10 +1,11 @@
 """What the command line keeps in a model file's metadata, and the checks of it before a model is used.
 
-``glassnet train`` saves, beside the network, its task, target, preprocessing, labels, feature names, training
-record and metrics. :func:`load_model` loads a file (``io`` checks the format, the checksums and the network)
-and then checks these keys against the schema below and against the network: the preprocessing must produce
-as many features as the network takes, and every class of the network must have a label. A key the schema
-does not name passes unchecked; to check a new one, add it to ``FIELDS``.
+``glassnet train`` saves, beside the network, its task, target, preprocessing, labels, feature names, input
+range, training record and metrics. :func:`load_model` loads a file (``io`` checks the format, the checksums
+and the network) and then checks these keys against the schema below and against the network: the
+preprocessing and the input range must have as many features as the network takes, and every class of the
+network must have a label. A key the schema does not name passes unchecked; to check a new one, add it to
+``FIELDS``.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ FIELDS: dict[str, Schema] = {
     "preprocessing": Nullable(PREPROCESSING),
     "labels": Nullable(List(SCALAR, min_len=2, max_len=MAX_LABELS)),
     "feature_names": Nullable(List(Str(max_len=MAX_NAME), max_len=MAX_FEATURES)),
+    "input_range": Nullable(Obj({"min": List(Num(), max_len=MAX_FEATURES), "max": List(Num(), max_len=MAX_FEATURES)})),
     "training": TRAINING,
     "metrics": Obj(extra=ANY),
 }
@@ -69,6 +71,10 @@ def check_model(meta: dict[str, Any], model: Any) -> None:
         if width != model.n_features_in_:
             raise io.ModelFileError(f"inconsistent model file: its preprocessing gives {width} features, its "
                                     f"network takes {model.n_features_in_}")
+    bounds = meta.get("input_range")
+    if bounds and not len(bounds["min"]) == len(bounds["max"]) == model.n_features_in_:
+        raise io.ModelFileError(f"inconsistent model file: input_range has {len(bounds['min'])} minima and "
+                                f"{len(bounds['max'])} maxima for {model.n_features_in_} input features")
     labels = meta.get("labels")
     if labels and not classifier:
         raise io.ModelFileError("labels: a regressor has no class labels")

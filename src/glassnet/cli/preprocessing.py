@@ -160,6 +160,17 @@ class Preprocessor:
                 names += [f"{c['name']}={cat}" for cat in c["categories"]]
         return names + [f"{c['name']}__missing" for c in self.columns if c["missing_flag"]]
 
+    @property
+    def feature_columns(self) -> list[str]:
+        """The original column behind each output column, in order: a one-hot block and a missing-value flag
+        belong to their column (attributions are summed back to the columns by it)."""
+        self._check_fitted()
+        names = [c["name"] for c in self.columns if c["kind"] == "numeric"]
+        for c in self.columns:
+            if c["kind"] == "categorical":
+                names += [c["name"]] * len(c["categories"])
+        return names + [c["name"] for c in self.columns if c["missing_flag"]]
+
     def _check_fitted(self) -> None:
         if not self.columns:
             raise ValueError("this Preprocessor is not fitted yet; call fit() first")

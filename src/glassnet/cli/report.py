@@ -2,7 +2,9 @@
 predicted-vs-actual) and one self-contained HTML page with the images embedded.
 
 A run directory holds ``history.jsonl`` (one JSON record per epoch), ``config.json`` (settings)
-and ``evaluation.json`` (held-out metrics and predictions); :func:`build` turns them into the report.
+and ``evaluation.json`` (held-out metrics and predictions); :func:`build` turns them into the report, with
+the sections of ``glassnet explain`` and ``glassnet attack`` where their results are there
+(:mod:`.inspection_report`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,12 @@ import numpy as np
 from .. import io
 
 _SKIP = {"epoch"}
+STYLE = """<style>
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 70em; color: #222; }
+table { border-collapse: collapse; margin-bottom: 1.5em; }
+th, td { text-align: left; padding: 0.2em 1em 0.2em 0; border-bottom: 1px solid #ddd; vertical-align: top; }
+figure { display: inline-block; margin: 0 1em 1em 0; } img { max-width: 100%; }
+</style>"""
 _LAYER_TITLES = {"grad_norm": "Gradient norm per layer", "weight_norm": "Weight norm per layer"}
 
 
@@ -196,8 +204,15 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 def build(run_dir: str | Path) -> Path:
     """Write the PNGs and ``report.html`` for a run directory; returns the HTML path."""
+    from . import inspection_report
+
     run_dir = Path(run_dir)
     log = run_dir / "history.jsonl"
+    if not log.exists() and inspection_report.present(run_dir):  # glassnet explain/attack on a model file alone
+        page = (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>glassnet report "
+                f"{html.escape(run_dir.name)}</title>\n{STYLE}</head><body>\n<h1>glassnet report "
+                f"{html.escape(run_dir.name)}</h1>\n{inspection_report.sections(run_dir)}\n</body></html>\n")
+        return io.atomic_write(run_dir / "report.html", page.encode())
     if not log.exists():
         raise FileNotFoundError(f"{run_dir} is not a run directory (no history.jsonl)")
     history = read_history(log)
@@ -222,12 +237,7 @@ def build(run_dir: str | Path) -> Path:
         for title, path in plots.items())
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>glassnet run {html.escape(run_dir.name)}</title>
-<style>
-body {{ font-family: system-ui, sans-serif; margin: 2em auto; max-width: 70em; color: #222; }}
-table {{ border-collapse: collapse; margin-bottom: 1.5em; }}
-th, td {{ text-align: left; padding: 0.2em 1em 0.2em 0; border-bottom: 1px solid #ddd; vertical-align: top; }}
-figure {{ display: inline-block; margin: 0 1em 1em 0; }} img {{ max-width: 100%; }}
-</style></head><body>
+{STYLE}</head><body>
 <h1>glassnet run {html.escape(run_dir.name)}</h1>
 <h2>Held-out metrics</h2>{_table(metrics) if metrics else "<p>none recorded</p>"}
 <h2>Training</h2>{_table({"epochs run": len(history), "weights kept from epoch": evaluation.get("kept_epoch", "?")})}
@@ -235,6 +245,7 @@ figure {{ display: inline-block; margin: 0 1em 1em 0; }} img {{ max-width: 100%;
 <h2>Run settings</h2>{_table(config.get("run", {}))}
 <h2>Data</h2>{_table(config.get("data", {}))}
 <h2>Plots</h2>{images}
+{inspection_report.sections(run_dir)}
 </body></html>
 """
     return io.atomic_write(run_dir / "report.html", page.encode())

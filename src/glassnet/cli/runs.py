@@ -486,6 +486,8 @@ def _write_model(est: Any, job: Job, run_dir: Path, config: dict[str, Any]) -> N
                 "preprocessing": job.preprocessor.to_dict(),
                 "labels": job.labels.classes if job.labels else None,
                 "feature_names": job.preprocessor.feature_names_out,
+                # the valid range of each input feature, for glassnet attack
+                "input_range": {"min": job.x_train.min(axis=0).tolist(), "max": job.x_train.max(axis=0).tolist()},
                 "training": {"data": config["data"], "settings": config["run"], "estimator": config["estimator"],
                              "epochs": int(getattr(est, "n_iter_", 0)), "kept_epoch": kept,
                              "target_scaling": job.target_scaling},

@@ -27,6 +27,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 from .. import backend, nn, optim
 from ..autograd import Tensor, no_grad
 from ..data import ArraySource, densify, take_rows, to_device
+from ..inspect.adversarial import ATTACKS, AdversarialTraining
 from ..train import LBFGS, Callback, ClipGradNorm, Loop, Penalty
 from ._heads import HEADS
 from ._optimizers import SklearnAdam, SklearnSGD
@@ -92,6 +93,9 @@ class BaseMLP(CallbackSupportMixin, BaseEstimator):
         "max_grad_norm": [Interval(Real, 0, None, closed="neither"), None],
         "device": [StrOptions({"cpu", "cuda", "gpu"})],
         "dtype": [StrOptions({"float32", "float64"})],
+        "adversarial": [StrOptions(set(ATTACKS)), None],
+        "adversarial_eps": [Interval(Real, 0, None, closed="neither")],
+        "adversarial_fraction": [Interval(Real, 0, 1, closed="right")],
     }
 
     # Plain data that, with get_params(), fully describes a fitted estimator (model files rely on it).
@@ -112,7 +116,8 @@ class BaseMLP(CallbackSupportMixin, BaseEstimator):
                  early_stopping: bool = False, validation_fraction: float = 0.1, beta_1: float = 0.9,
                  beta_2: float = 0.999, epsilon: float = 1e-8, n_iter_no_change: Any = 10, max_fun: int = 15000,
                  dropout: float = 0.0, l1: float = 0.0, max_grad_norm: float | None = None,
-                 device: str = "cpu", dtype: str = "float32") -> None:
+                 device: str = "cpu", dtype: str = "float32", adversarial: str | None = None,
+                 adversarial_eps: float = 0.1, adversarial_fraction: float = 0.5) -> None:
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -141,6 +146,9 @@ class BaseMLP(CallbackSupportMixin, BaseEstimator):
         self.max_grad_norm = max_grad_norm
         self.device = device
         self.dtype = dtype
+        self.adversarial = adversarial
+        self.adversarial_eps = adversarial_eps
+        self.adversarial_fraction = adversarial_fraction
 
     # ---- subclass hooks ---------------------------------------------------------------------
     def _validate_input(self, X: Any, y: Any, incremental: bool, reset: bool) -> tuple[Any, np.ndarray, int, str]:
@@ -282,8 +290,9 @@ class BaseMLP(CallbackSupportMixin, BaseEstimator):
              callbacks: Any = None, resume: dict | None = None) -> BaseMLP:
         sizes_hidden = self._hidden_sizes()
         stochastic = self.solver in STOCHASTIC_SOLVERS
-        if not stochastic and self.dropout > 0:
-            raise ValueError("dropout needs a stochastic solver ('sgd', 'adam', 'rmsprop' or 'adamw'); "
+        if not stochastic and (self.dropout > 0 or self.adversarial is not None):
+            what = "dropout" if self.dropout > 0 else "adversarial training"
+            raise ValueError(f"{what} needs a stochastic solver ('sgd', 'adam', 'rmsprop' or 'adamw'); "
                              "L-BFGS needs a deterministic loss")
         if resume is not None and not stochastic:
             raise ValueError("resume needs a stochastic solver: L-BFGS keeps its curvature memory inside scipy")
@@ -393,6 +402,8 @@ class BaseMLP(CallbackSupportMixin, BaseEstimator):
         rules = StochasticRules(self, penalty.weights, plateau, lr_rule, validate=validate, keep_best=early,
                                 incremental=incremental, callbacks=functions)
         steps = [penalty] if penalty.active else []
+        if self.adversarial is not None:
+            steps.insert(0, AdversarialTraining(self.adversarial, self.adversarial_eps, self.adversarial_fraction))
         if self.max_grad_norm is not None:
             steps.append(ClipGradNorm(self.max_grad_norm))
         loop = Loop(self.module_, head.loss, self._optimizer, source, callbacks=[*steps, rules, *loop_callbacks],

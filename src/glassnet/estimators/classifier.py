@@ -36,7 +36,10 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
     - ``class_weight``: None, 'balanced' or {class: weight}, with scikit-learn's meaning (each sample's
       weight is multiplied by its class's weight; 'balanced' weighs classes by n_samples / (n_classes *
       count), from the y given to ``fit``);
-    - ``device``: 'cpu' (NumPy) or 'cuda'/'gpu' (CuPy); ``dtype``: 'float32' or 'float64'.
+    - ``device``: 'cpu' (NumPy) or 'cuda'/'gpu' (CuPy); ``dtype``: 'float32' or 'float64';
+    - ``adversarial``: None, 'fgsm' or 'pgd' (10 steps): adversarial training, replacing
+      ``adversarial_fraction`` of each batch's rows by their attacked versions within ``adversarial_eps``
+      (L-infinity, on the training loss; :class:`glassnet.robust.AdversarialTraining`).
 
     Fitted attributes are scikit-learn's (``coefs_``, ``loss_curve_``, ``classes_``...) plus
     ``module_``, the trained :class:`glassnet.nn.MLP`, and ``history_``, one record per epoch:
@@ -64,7 +67,9 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
                  early_stopping: bool = False, validation_fraction: float = 0.1, beta_1: float = 0.9,
                  beta_2: float = 0.999, epsilon: float = 1e-8, n_iter_no_change: Any = 10, max_fun: int = 15000,
                  dropout: float = 0.0, l1: float = 0.0, max_grad_norm: float | None = None,
-                 device: str = "cpu", dtype: str = "float32", class_weight: Any = None) -> None:
+                 device: str = "cpu", dtype: str = "float32", class_weight: Any = None,
+                 adversarial: str | None = None, adversarial_eps: float = 0.1,
+                 adversarial_fraction: float = 0.5) -> None:
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes, activation=activation, solver=solver, alpha=alpha,
             batch_size=batch_size, learning_rate=learning_rate, learning_rate_init=learning_rate_init,
@@ -72,7 +77,8 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             verbose=verbose, warm_start=warm_start, momentum=momentum, nesterovs_momentum=nesterovs_momentum,
             early_stopping=early_stopping, validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
             epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun, dropout=dropout, l1=l1,
-            max_grad_norm=max_grad_norm, device=device, dtype=dtype)
+            max_grad_norm=max_grad_norm, device=device, dtype=dtype, adversarial=adversarial,
+            adversarial_eps=adversarial_eps, adversarial_fraction=adversarial_fraction)
         self.class_weight = class_weight
 
     @available_if(has_partial_fit)

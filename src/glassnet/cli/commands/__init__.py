@@ -6,6 +6,6 @@ A new subcommand is a new module here, added to :data:`COMMANDS` (the order of `
 
 from __future__ import annotations
 
-from . import evaluate, export, inspect, predict, report, train
+from . import attack, evaluate, explain, export, inspect, predict, report, train
 
-COMMANDS = [train, predict, evaluate, inspect, export, report]
+COMMANDS = [train, predict, evaluate, explain, attack, inspect, export, report]
