@@ -501,7 +501,8 @@ def _complete(run_dir: Path, config: dict[str, Any], state: dict[str, Any], meta
     it has finished."""
     done = meta["epoch"]
     model = run_dir / "model.safetensors"
-    output = Path(meta["output"]) if meta.get("output") else None
+    output = meta["output"] if "output" in meta else config["run"].get("output")  # older checkpoints: the config's
+    output = Path(output) if output else None
     missing = [] if _model_epochs(model) == done else [model]
     missing += [p for p in (output, run_dir / "report.html") if p is not None and not os.path.lexists(p)]
     if not missing:
