@@ -20,7 +20,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::sklearn.exce
 pytest.importorskip("pyarrow")
 
 import glassnet as gn  # noqa: E402
-from glassnet.cli.saved_model import SavedModel  # noqa: E402
 
 COMMAND = [shutil.which("glassnet")] if shutil.which("glassnet") else [sys.executable, "-m", "glassnet"]
 FAST = ["--max-iter", "15", "--hidden", "16", "--quiet"]
@@ -79,7 +78,7 @@ def test_train_progress_log_checkpoint_model_and_report(trained):
     assert "epoch" in result.stderr and "loss=" in result.stderr and "val_score=" in result.stderr  # tqdm bar
     assert "held-out accuracy" in result.stdout and "model saved to model.safetensors" in result.stdout
     run = work / "run"
-    est = gn.load(run / "model.safetensors")
+    est = gn.load(run / "model.safetensors")[-1]  # a pipeline: preprocessing, then the estimator
     records = [json.loads(line) for line in (run / "history.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in records] == list(range(1, est.n_iter_ + 1))
     assert {"loss", "val_score", "lr", "grad_norm", "weight_norm"} <= set(records[0])
@@ -101,15 +100,18 @@ def test_predict_evaluate_inspect_export(trained):
         ("export", "model.safetensors", "--onnx", "model.onnx")], work)
     for r in (predict, predict_all, evaluate, inspect, export):
         ok(r)
-    model = SavedModel(work / "model.safetensors")
+    model = gn.load(work / "model.safetensors")  # the object predict and evaluate use, on the raw table
+    assert model.classes_.tolist() == ["high", "low", "mid"]
     data, new = pd.read_csv(work / "data.csv"), pd.read_csv(work / "new.csv")
 
     pred = pd.read_csv(work / "pred.csv")
     assert list(pred.columns) == ["prediction", "proba_high", "proba_low", "proba_mid"]
     with pytest.warns(UserWarning, match="not seen in training"):
-        proba = model.proba(model.features(new))
+        proba = model.predict_proba(new)
     np.testing.assert_allclose(pred[["proba_high", "proba_low", "proba_mid"]].to_numpy(), proba, rtol=1e-9)
     assert pred["prediction"].tolist() == np.array(["high", "low", "mid"])[proba.argmax(1)].tolist()
+    with pytest.warns(UserWarning, match="not seen in training"):
+        assert model.predict(new).tolist() == pred["prediction"].tolist()
     assert "'color': 1" in predict.stderr  # the unseen category is reported, not fatal
 
     from sklearn.metrics import accuracy_score
@@ -122,14 +124,15 @@ def test_predict_evaluate_inspect_export(trained):
 
     assert "7 -> 16 -> 3" in inspect.stdout and "labels        high, low, mid" in inspect.stdout
     assert "color: categorical, 3 categories" in inspect.stdout and "missing-value flag" in inspect.stdout
+    assert 'color                 string, missing as ""' in inspect.stdout
 
     ort = pytest.importorskip("onnxruntime")
-    from glassnet import io
     from glassnet.cli.onnx_export import onnx_inputs
 
-    _, meta = io.load_with_metadata(work / "model.safetensors")
-    probabilities, _, labels = ort.InferenceSession(str(work / "model.onnx")).run(None, onnx_inputs(data, meta))
-    np.testing.assert_allclose(probabilities, model.proba(model.features(data)), atol=1e-5)
+    session = ort.InferenceSession(str(work / "model.onnx"))
+    assert [i.name for i in session.get_inputs()] == ["a", "b", "color"]
+    labels, probabilities = session.run(None, onnx_inputs(data, model))
+    np.testing.assert_allclose(probabilities, model.predict_proba(data), atol=1e-5)
     assert labels.tolist() == all_pred.tolist()
 
 
@@ -142,18 +145,16 @@ def test_regression_on_parquet_with_onnx(work):
     for r in (predict, evaluate, export):
         ok(r)
     df = pd.read_parquet(work / "reg.parquet")
-    model = SavedModel(work / "reg.safetensors")
-    expected = model.est.predict(model.features(df))
+    model = gn.load(work / "reg.safetensors")
+    expected = model.predict(df)
     np.testing.assert_allclose(pd.read_parquet(work / "out.parquet")["prediction"], expected, rtol=1e-12)
     r2 = float(evaluate.stdout.split()[1])
     assert r2 > 0.5  # the target (about 10 * a linear score) is learned in its own units
     assert (work / "reg_run" / "predicted_vs_actual.png").exists()
     ort = pytest.importorskip("onnxruntime")
-    from glassnet import io
     from glassnet.cli.onnx_export import onnx_inputs
 
-    _, meta = io.load_with_metadata(work / "reg.safetensors")
-    (out,) = ort.InferenceSession(str(work / "reg.onnx")).run(None, onnx_inputs(df, meta))
+    (out,) = ort.InferenceSession(str(work / "reg.onnx")).run(None, onnx_inputs(df, work / "reg.safetensors"))
     np.testing.assert_allclose(out.ravel(), expected, rtol=1e-4, atol=1e-3)
 
 
@@ -180,7 +181,7 @@ def test_config_file_and_command_line_precedence(work):
     (work / "train.toml").write_text('target = "label"\ndrop = ["price"]\nhidden = [8]\nmax_iter = 5\n'
                                      '[estimator]\nalpha = 0.01\n')
     ok(cli("train", "data.csv", "--config", "train.toml", "--epochs", "3", "--run-dir", "cfg", "-q", cwd=work))
-    est = gn.load(work / "cfg" / "model.safetensors")
+    est = gn.load(work / "cfg" / "model.safetensors")[-1]
     assert est.hidden_layer_sizes == (8,) and est.max_iter == 3 and est.alpha == 0.01 and est.n_iter_ <= 3
 
 

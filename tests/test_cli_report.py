@@ -24,6 +24,13 @@ def test_kept_epoch_is_the_last_best_validation_score_with_early_stopping():
     assert kept_epoch([{"val_score": None}] * 3, early_stopping=True) == 3
 
 
+def test_kept_epoch_is_the_first_lowest_validation_loss_when_early_stopping_watches_the_loss():
+    history = [{"val_loss": v, "val_score": s} for v, s in ((0.9, 0.5), (0.4, 0.6), (float("nan"), 0.9), (0.4, 0.9),
+                                                             (0.5, 1.0))]
+    assert kept_epoch(history, early_stopping=True, metric="loss") == 2  # a tie is no improvement of the loss
+    assert kept_epoch(history, early_stopping=False, metric="loss") == 5
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     """A regression run and a two-class run with long labels, trained in this process."""
@@ -47,7 +54,7 @@ def test_plots_name_the_metric_mark_the_kept_epoch_and_show_regression_loss_in_t
         run = runs / name
         history = read_history(run / "history.jsonl")
         evaluation = json.loads((run / "evaluation.json").read_text())
-        assert evaluation["kept_epoch"] == kept_epoch(history, early_stopping=True)
+        assert evaluation["kept_epoch"] == kept_epoch(history, early_stopping=True, metric="loss")
         html = (run / "report.html").read_text()
         assert f"Validation {metric}" in html and f"<td>{evaluation['kept_epoch']}</td>" in html
     evaluation = json.loads((runs / "reg" / "evaluation.json").read_text())

@@ -70,7 +70,7 @@ def test_force_swaps_in_a_finished_run_and_keeps_the_old_one_when_the_new_one_fa
     assert sorted(p.name for p in work.iterdir()) == ["data.csv", "run"]
     assert len((work / "run" / "history.jsonl").read_text().splitlines()) == 3
     assert json.loads((work / "run" / "config.json").read_text())["estimator"]["max_iter"] == 3
-    assert gn.load(work / "run" / "model.safetensors").n_iter_ == 3
+    assert gn.load(work / "run" / "model.safetensors")[-1].n_iter_ == 3
 
 
 def test_output_and_run_dir_mistakes_are_refused_before_training(work, capsys):
@@ -156,10 +156,10 @@ def test_resume_with_epochs_trains_a_finished_run_on_to_the_straight_model(work,
 
 def test_a_run_that_stopped_early_trains_on_with_its_patience_anew(work, capsys):
     assert glassnet(*TRAIN, "--hidden", "8", "--n-iter-no-change", "2", "--tol", "1", "--run-dir", "r") == 0
-    stopped = gn.load(work / "r" / "model.safetensors").n_iter_
+    stopped = gn.load(work / "r" / "model.safetensors")[-1].n_iter_
     assert stopped == 4  # no epoch after the first improves by tol=1: stops once 3 epochs (> 2) did not
     assert glassnet("train", "--resume", "r", "--epochs", "50") == 0
-    assert gn.load(work / "r" / "model.safetensors").n_iter_ == stopped + 3  # 3 more epochs without improvement
+    assert gn.load(work / "r" / "model.safetensors")[-1].n_iter_ == stopped + 3  # 3 more epochs, no improvement
     assert len((work / "r" / "history.jsonl").read_text().splitlines()) == stopped + 3
 
 
@@ -204,9 +204,9 @@ def test_numeric_column_with_typos_warns_and_reads_them_as_missing(work, capsys)
                     "--run-dir", "r", "--test-fraction", "0") == 0
     err = capsys.readouterr().err
     assert "column 'b': 2 of 200 values are not numbers ('39,1', '4O.2')" in err and "--categorical b" in err
-    from glassnet.cli.saved_model import SavedModel
+    from glassnet.cli.preprocessing import describe
 
-    (b,) = [c for c in SavedModel(work / "r" / "model.safetensors").preprocessor.columns if c["name"] == "b"]
+    (b,) = [c for c in describe(gn.load(work / "r" / "model.safetensors")) if c["name"] == "b"]
     assert b["kind"] == "numeric" and b["missing_flag"]
 
 
@@ -239,7 +239,7 @@ def test_config_file_errors_name_the_key_and_file(work, capsys):
 def test_param_takes_python_literals(work):
     assert glassnet(*TRAIN, "--epochs", "3", "--run-dir", "r", "--param", "hidden_layer_sizes=(8, 4)",
                     "--param", "shuffle=False") == 0
-    est = gn.load(work / "r" / "model.safetensors")
+    est = gn.load(work / "r" / "model.safetensors")[-1]
     assert est.hidden_layer_sizes == (8, 4) and est.shuffle is False
 
 

@@ -37,8 +37,9 @@ def test_legacy_config_reads_back_unchanged():
     settings = RunSettings.from_config(LEGACY_CONFIG)
     assert settings.data == "t.csv" and settings.checkpoint_every == 1 and settings.test_fraction == 0.0
     assert settings.estimator["hidden_layer_sizes"] == (4, 3) and settings.seed == 0
-    # settings added since (drop_missing_target) read back at their defaults
-    assert settings.to_config() == {**LEGACY_CONFIG, "run": {**LEGACY_CONFIG["run"], "drop_missing_target": False}}
+    # settings added since read back at their defaults (drop_missing_target), or as such runs were (no refit)
+    assert settings.to_config() == {**LEGACY_CONFIG, "run": {**LEGACY_CONFIG["run"], "drop_missing_target": False,
+                                                             "refit": False}}
 
 
 def test_defaults_then_config_file_then_options(tmp_path):
@@ -49,8 +50,9 @@ def test_defaults_then_config_file_then_options(tmp_path):
     s = resolve_settings(args)
     assert (s.data, s.target, s.test_fraction, s.checkpoint_every, s.drop) == ("data.csv", "label", 0.1, 2, ["id"])
     assert s.task == "auto" and s.missing == "impute" and s.scale_target is True and s.output is None
-    assert s.estimator == {"random_state": 4, "early_stopping": True, "hidden_layer_sizes": (8,), "max_iter": 3,
-                           "alpha": 0.01}
+    assert s.estimator == {"random_state": 4, "early_stopping": True, "validation_metric": "loss",
+                           "validation_fraction": 0.2, "n_iter_no_change": "auto", "hidden_layer_sizes": (8,),
+                           "max_iter": 3, "alpha": 0.01}
     assert s.seed == 4
 
 

@@ -52,7 +52,7 @@ def test_every_sklearn_parameter_keeps_name_and_default(ours, theirs):
     assert set(sk) <= set(mine)
     assert {k: mine[k] for k in sk} == sk
     own = {"dropout", "l1", "max_grad_norm", "device", "dtype", "adversarial", "adversarial_eps",
-           "adversarial_fraction"} | ({"class_weight"} if ours is MLPClassifier else set())
+           "adversarial_fraction", "validation_metric"} | ({"class_weight"} if ours is MLPClassifier else set())
     assert set(mine) - set(sk) == own
 
 

@@ -5,6 +5,7 @@ every checksum recomputed (``forge``), or bytes changed without recomputing them
 import hashlib
 import json
 import os
+import re
 import struct
 import subprocess
 import sys
@@ -114,25 +115,64 @@ def classifier():
     return gn.MLPClassifier(hidden_layer_sizes=(5,), max_iter=30, random_state=0).fit(x, y)
 
 
+LABELS = ["setosa", "versicolor", "virginica"]
+
+
 def _cli_like_metadata():
-    """The keys glassnet train writes beside a network of 4 numeric inputs and 3 classes."""
-    columns = [{"name": f"x{j}", "missing_flag": False, "kind": "numeric", "mean": 0.5, "scale": 1.78}
-               for j in range(4)]
-    return {"task": "classification", "target": "species", "labels": ["setosa", "versicolor", "virginica"],
-            "preprocessing": {"type": "tabular", "version": 1, "missing": "impute", "columns": columns},
-            "feature_names": [f"x{j}" for j in range(4)],
+    """The keys glassnet train writes beside a pipeline of 4 numeric input columns and 3 classes."""
+    return {"task": "classification", "target": "species", "labels": list(LABELS),
+            "feature_names": [f"numeric__x{j}" for j in range(4)],
+            "input_range": {"min": [-3.0] * 4, "max": [3.0] * 4},
             "training": {"data": {"file": "/data/iris.csv", "rows": 90, "target": "species"}, "epochs": 30,
                          "kept_epoch": 30, "settings": {"seed": 0}},
             "metrics": {"accuracy": 0.9}}
 
 
 @pytest.fixture()
-def cli_model(tmp_path, classifier):
-    """A classifier file as glassnet train writes it: integer classes, labels and preprocessing in the header."""
+def cli_model(tmp_path):
+    """A model file as glassnet train writes it: the preprocessing pipeline, then a classifier of the labels."""
+    pd = pytest.importorskip("pandas")
+    from sklearn.pipeline import Pipeline
+
+    from glassnet.cli.preprocessing import fit_preprocessor
+    from glassnet.io.estimators import name_classes
+
     x, y = _iris_like()
-    codes = np.searchsorted(["setosa", "versicolor", "virginica"], y)
-    est = gn.MLPClassifier(hidden_layer_sizes=(5,), max_iter=30, random_state=0).fit(x, codes)
-    return gn.save(est, tmp_path / "iris.safetensors", metadata=_cli_like_metadata())
+    frame = pd.DataFrame(x, columns=[f"x{j}" for j in range(4)])
+    pre = fit_preprocessor(frame)
+    est = gn.MLPClassifier(hidden_layer_sizes=(5,), max_iter=30, random_state=0)
+    est.fit(pre.transform(frame), np.searchsorted(LABELS, y))
+    name_classes(est, LABELS)
+    return gn.save(Pipeline([*pre.steps, ("mlp", est)]), tmp_path / "iris.safetensors",
+                   metadata=_cli_like_metadata())
+
+
+@pytest.fixture()
+def v1_model(tmp_path):
+    """A command-line model file of the format before pipelines: a classifier of class indices, with the labels
+    and the preprocessing (a mean and a scale per column) in the metadata."""
+    x, y = _iris_like()
+    est = gn.MLPClassifier(hidden_layer_sizes=(5,), max_iter=30, random_state=0).fit(x, np.searchsorted(LABELS, y))
+    columns = [{"name": f"x{j}", "missing_flag": False, "kind": "numeric", "mean": 0.5, "scale": 1.78}
+               for j in range(4)]
+    meta = {**_cli_like_metadata(), "feature_names": [f"x{j}" for j in range(4)],
+            "preprocessing": {"type": "tabular", "version": 1, "missing": "impute", "columns": columns}}
+    return gn.save(est, tmp_path / "iris_v1.safetensors", metadata=meta)
+
+
+def estimator_node(meta):
+    """The JSON node of the glassnet estimator in a file's metadata (alone, or inside a pipeline)."""
+    nodes = [meta["content"]]
+    while nodes:
+        node = nodes.pop()
+        if isinstance(node, dict) and "fitted" in node:
+            return node
+        nodes += list(node.values()) if isinstance(node, dict) else node if isinstance(node, list) else []
+    raise AssertionError("no estimator in the file")
+
+
+def fitted(meta):
+    return estimator_node(meta)["fitted"]
 
 
 @pytest.fixture()
@@ -211,24 +251,41 @@ def test_huge_non_model_files_are_refused_from_their_first_bytes(tmp_path):
 
 @pytest.mark.slow
 @LINUX
-def test_preprocessing_wider_than_the_network_is_refused_before_any_row_is_predicted(tmp_path, cli_model, table):
+def test_preprocessing_wider_than_the_network_is_refused_before_any_row_is_predicted(tmp_path, v1_model, table):
     # 2,000,000 categories in a 20 MB header would cost 16 MB per row predicted
     def many_categories(meta):
         meta["preprocessing"]["columns"][0] = {"name": "x0", "missing_flag": False, "kind": "categorical",
                                                "categories": [str(i) for i in range(2_000_000)]}
-    forge(cli_model, many_categories)
+    forge(v1_model, many_categories)
     result = capped_python(f"""
     from glassnet.cli import main
-    print("exit", main(["predict", {str(cli_model)!r}, {str(table)!r}]))
+    print("exit", main(["predict", {str(v1_model)!r}, {str(table)!r}]))
     """, cap_mb=512)
     assert "exit 2" in result.stdout, result.stderr[-3000:]
     assert "preprocessing" in result.stderr and "MemoryError" not in result.stderr
 
 
-def test_preprocessing_whose_width_differs_from_the_network_is_refused(cli_model, table, capsys):
-    forge(cli_model, lambda m: m["preprocessing"]["columns"].pop())
-    one_line_error(capsys, run_cli("predict", cli_model, table), "preprocessing gives 3 features",
-                   "network takes 4")
+@pytest.mark.parametrize("fixture", ["cli_model", "v1_model"])
+def test_preprocessing_whose_width_differs_from_the_network_is_refused(request, table, capsys, fixture):
+    path = request.getfixturevalue(fixture)
+    if fixture == "v1_model":
+        forge(path, lambda m: m["preprocessing"]["columns"].pop())
+    else:  # the missing-value indicator flags a column that had no missing values: one more feature
+        def flag_one(tensors):
+            (name,) = [k for k in tensors if k.endswith("transformers_.2.1.features_")]
+            tensors[name] = np.array([0])
+        forge(path, edit_tensors=flag_one)
+    with pytest.raises(ModelFileError, match="preprocessing"):
+        from glassnet.cli.model_metadata import load_model
+
+        load_model(path)
+    one_line_error(capsys, run_cli("predict", path, table), "inconsistent model file", "preprocessing gives 5" if
+                   fixture == "cli_model" else "preprocessing gives 3")
+
+
+def _column_transformer(meta):
+    """The fitted state of the ColumnTransformer in a command-line pipeline file's metadata."""
+    return meta["content"]["object"]["state"]["steps"][1]["$tuple"][1]["state"]
 
 
 def test_loading_draws_no_random_numbers_for_any_kind_of_model(tmp_path, classifier):
@@ -250,13 +307,15 @@ def _flip(path, old, new):
     path.write_bytes(bytes(blob))
 
 
-@pytest.mark.parametrize("old, new", [(b"setosa", b"retosa"), (b"1.78", b"9.78"), (b"iris.csv", b"iris.csw")],
+@pytest.mark.parametrize("fixture, old, new", [("cli_model", b"setosa", b"retosa"), ("v1_model", b"1.78", b"9.78"),
+                                               ("cli_model", b"iris.csv", b"iris.csw")],
                          ids=["label", "scale", "data file"])
-def test_one_flipped_bit_in_the_metadata_is_refused(cli_model, table, capsys, old, new):
-    _flip(cli_model, old, new)
+def test_one_flipped_bit_in_the_metadata_is_refused(request, table, capsys, fixture, old, new):
+    path = request.getfixturevalue(fixture)
+    _flip(path, old, new)
     with pytest.raises(ModelFileError, match="metadata does not match the metadata checksum"):
-        gn.load(cli_model)
-    one_line_error(capsys, run_cli("predict", cli_model, table), "corrupt")
+        gn.load(path)
+    one_line_error(capsys, run_cli("predict", path, table), "corrupt")
 
 
 def test_every_flipped_bit_of_a_small_file_is_refused_or_harmless(tmp_path):
@@ -279,7 +338,7 @@ def test_every_flipped_bit_of_a_small_file_is_refused_or_harmless(tmp_path):
 def test_a_trusted_hash_checks_the_whole_file(cli_model, table, capsys):
     good = hashlib.sha256(cli_model.read_bytes()).hexdigest()
     assert io.file_sha256(cli_model) == good
-    assert gn.load(cli_model, sha256=good.upper()).n_features_in_ == 4
+    assert gn.load(cli_model, sha256=good.upper())[-1].n_features_in_ == 4
     with pytest.raises(ModelFileError, match=f"its SHA-256 is {good}, expected {'0' * 64}"):
         gn.load(cli_model, sha256="0" * 64)
     with pytest.raises(ValueError, match="64 hexadecimal digits"):
@@ -319,46 +378,57 @@ def test_files_of_format_1_without_a_metadata_checksum_still_load_and_format_2_n
 # malformed but parseable metadata, its checksum recomputed: one error naming the field, never an internal error
 MALFORMED = {
     "content is a list": (lambda m: m.update(content=[]), "content: expected an object"),
-    "fitted is a string": (lambda m: m["content"].update(fitted="abc"), "content.fitted: expected an object"),
-    "n_features_in_ infinite": (lambda m: m["content"]["fitted"].update(n_features_in_=float("inf")),
+    "fitted is a string": (lambda m: estimator_node(m).update(fitted="abc"), "fitted: expected an object"),
+    "n_features_in_ infinite": (lambda m: fitted(m).update(n_features_in_=float("inf")),
                                 "n_features_in_: expected an integer >= 1, got Infinity"),
-    "n_features_in_ a string": (lambda m: m["content"]["fitted"].update(n_features_in_="4"),
+    "n_features_in_ a string": (lambda m: fitted(m).update(n_features_in_="4"),
                                 "n_features_in_: expected an integer >= 1, got '4'"),
-    "n_features_in_ wrong": (lambda m: m["content"]["fitted"].update(n_features_in_=5), "do not chain"),
-    "out_activation_ evil": (lambda m: m["content"]["fitted"].update(out_activation_="evil"), "out_activation_"),
-    "wrong head": (lambda m: m["content"]["fitted"].update(out_activation_="identity"), "no output head"),
-    "fewer layers": (lambda m: m["content"]["fitted"].update(n_layers_=2), "inconsistent"),
-    "coefs_ not tensors": (lambda m: m["content"]["fitted"].update(coefs_=[[1.0]]), "coefs_[0]: expected"),
-    "tensor missing": (lambda m: m["content"]["fitted"]["coefs_"][0].update({"$array": "nope"}),
-                       "which the file does not contain"),
-    "classes_ too few": (lambda m: m["content"]["fitted"].update(classes_={"$list_array": [0, 1], "dtype": "i"}),
+    "n_features_in_ wrong": (lambda m: fitted(m).update(n_features_in_=5), "do not chain"),
+    "out_activation_ evil": (lambda m: fitted(m).update(out_activation_="evil"), "out_activation_"),
+    "wrong head": (lambda m: fitted(m).update(out_activation_="identity"), "no output head"),
+    "fewer layers": (lambda m: fitted(m).update(n_layers_=2), "inconsistent"),
+    "coefs_ not tensors": (lambda m: fitted(m).update(coefs_=[[1.0]]), "coefs_[0]: expected"),
+    "tensor missing": (lambda m: fitted(m)["coefs_"][0].update({"$array": "nope"}), "which the file does not contain"),
+    "classes_ too few": (lambda m: fitted(m).update(classes_={"$list_array": ["a", "b"], "dtype": "O"}),
                          "2 classes for 3 softmax outputs"),
-    "labels too short": (lambda m: m.update(labels=["setosa", "versicolor"]), "2 labels for the network's classes"),
+    "labels too short": (lambda m: m.update(labels=["setosa", "versicolor"]), "are not among its 2 labels"),
     "labels a string": (lambda m: m.update(labels="setosa"), "labels: expected"),
-    "labels repeated": (lambda m: m.update(labels=["a", "a", "b"]), "not distinct"),
+    "labels repeated": (lambda m: m.update(labels=["setosa", "setosa", "virginica"]), "not distinct"),
     "preprocessing a list": (lambda m: m.update(preprocessing=[1, 2]), "preprocessing: expected"),
     "input range a list": (lambda m: m.update(input_range=[0, 1]), "input_range: expected"),
     "input range too short": (lambda m: m.update(input_range={"min": [0, 0], "max": [1, 1]}), "2 minima"),
-    "scale infinite": (lambda m: m["preprocessing"]["columns"][0].update(scale=float("inf")), "scale"),
     "kept_epoch mistyped": (lambda m: m["training"].update(kept_epoch="last"), "training.kept_epoch"),
     "data file mistyped": (lambda m: m["training"]["data"].update(file=3), "training.data.file"),
     "architecture sizes": (lambda m: m["architecture"].update(sizes="4-5-3"), "architecture.sizes"),
     "format_version text": (lambda m: m.update(format_version="2"), "invalid format version"),
     "task wrong": (lambda m: m.update(task="regression"), "does not do regression"),
-    "table dtype": (lambda m: m["tensors"]["coefs_.0"].update(dtype="evil"), "the table says"),
+    "table dtype": (lambda m: next(iter(m["tensors"].values())).update(dtype="evil"), "the table says"),
+    "scaler state": (lambda m: _column_transformer(m)["transformers_"][0]["$tuple"][1]["state"]["steps"][0]["$tuple"]
+                     [1]["state"].update(scale_="big"), "its preprocessing fails on a row"),
+}
+# the same, in a file of the format before pipelines, where the preprocessing is metadata
+MALFORMED_V1 = {
+    "n_features_in_ a string": (lambda m: fitted(m).update(n_features_in_="4"), "n_features_in_: expected"),
+    "scale infinite": (lambda m: m["preprocessing"]["columns"][0].update(scale=float("inf")),
+                       "preprocessing.columns[0].scale: expected a finite number"),
+    "kind unknown": (lambda m: m["preprocessing"]["columns"][0].update(kind="evil"), "columns[0].kind"),
+    "labels too short": (lambda m: m.update(labels=["setosa", "versicolor"]), "are not indices of its labels"),
+    "preprocessing a list": (lambda m: m.update(preprocessing=[1, 2]), "preprocessing: expected"),
 }
 
 
-@pytest.mark.parametrize("case", list(MALFORMED))
-def test_malformed_metadata_gives_one_clear_error(cli_model, table, capsys, case):
-    edit, message = MALFORMED[case]
-    forge(cli_model, edit)
+@pytest.mark.parametrize("fixture, case", [*(("cli_model", case) for case in MALFORMED),
+                                           *(("v1_model", case) for case in MALFORMED_V1)])
+def test_malformed_metadata_gives_one_clear_error(request, table, capsys, fixture, case):
+    path = request.getfixturevalue(fixture)
+    edit, message = (MALFORMED if fixture == "cli_model" else MALFORMED_V1)[case]
+    forge(path, edit)
     from glassnet.cli.model_metadata import load_model
 
-    with pytest.raises(ModelFileError, match=message.replace("[", r"\[").replace("$", r"\$")):
-        load_model(cli_model)
-    for args in (("inspect", cli_model), ("predict", cli_model, table)):
-        one_line_error(capsys, run_cli(*args), str(cli_model))
+    with pytest.raises(ModelFileError, match=re.escape(message)):
+        load_model(path)
+    for args in (("inspect", path), ("predict", path, table)):
+        one_line_error(capsys, run_cli(*args), str(path))
 
 
 def test_metadata_that_is_not_an_object_is_not_a_model(tmp_path):
@@ -578,23 +648,22 @@ def test_parquet_decimals_are_numbers(tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from glassnet.cli.preprocessing import Preprocessor
+    from glassnet.cli.preprocessing import column_kinds
     from glassnet.cli.tables import read_table
 
     values = [decimal.Decimal("1.50"), None, decimal.Decimal("2.25"), decimal.Decimal("-3.125")]
     pq.write_table(pa.table({"price": pa.array(values, pa.decimal128(10, 3)), "n": [1, 2, 3, 4]}), tmp_path / "d.pq")
     df = read_table(tmp_path / "d.pq")
     assert df["price"].dtype == np.float64 and df["price"].isna().tolist() == [False, True, False, False]
-    assert Preprocessor().fit(df).columns[0]["kind"] == "numeric"
+    assert column_kinds(df) == (["price", "n"], [])
 
 
 def test_one_word_in_a_numeric_column_is_a_missing_value_with_a_warning():
-    from glassnet.cli.preprocessing import Preprocessor
+    from glassnet.cli.preprocessing import column_kinds
 
     column = np.array([str(v) for v in np.linspace(0, 1, 19)] + ["abc"], dtype=object)
     with pytest.warns(UserWarning, match=r"column 'a': 1 of 20 values are not numbers \('abc'\)"):
-        pre = Preprocessor().fit({"a": column})
-    assert pre.columns[0]["kind"] == "numeric" and pre.columns[0]["missing_flag"]
+        assert column_kinds({"a": column}) == (["a"], [])
 
 
 def test_confusion_matrix_labels_are_plain_text(tmp_path):
@@ -617,7 +686,7 @@ def small_csv(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("column, message", [
-    ("a", "column 'a': its values are too large to standardize (the scale is inf)"),
+    ("a", "column 'a': its values are too large to standardize"),
     ("y", "target column 'y' has 1 infinite values (rows [3])"),
 ])
 def test_features_too_large_and_infinite_targets_are_refused_naming_the_column(small_csv, capsys, column, message):

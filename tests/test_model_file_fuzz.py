@@ -29,17 +29,32 @@ EXAMPLES = 200  # per kind of mutation
 
 
 def base_files(folder):
-    """[(file bytes, input rows, predictions)] for a fitted classifier (string labels) and a bare module."""
+    """[(file bytes, load, predict, predictions)] for a fitted classifier (string labels), a bare module, and a
+    pipeline as glassnet train writes it (loaded as the command line loads it)."""
+    import pandas as pd
+    from sklearn.pipeline import Pipeline
+
+    from glassnet.cli.model_metadata import load_model
+    from glassnet.cli.preprocessing import fit_preprocessor
+
     rng = np.random.default_rng(0)
     x = rng.normal(size=(60, 4))
     y = np.array(["setosa", "versicolor", "virginica"])[np.argmax(x[:, :3], axis=1)]
     est = gn.MLPClassifier(hidden_layer_sizes=(5,), max_iter=20, random_state=0).fit(x, y)
     module = nn.MLP([4, 6, 3], activation="tanh", rng=0).eval()
+    frame = pd.DataFrame({"a": x[:, 0], "b": x[:, 1], "c": np.where(x[:, 2] > 0, "up", "down")})
+    frame.loc[3, "a"] = np.nan
+    pre = fit_preprocessor(frame)
+    tail = gn.MLPClassifier(hidden_layer_sizes=(5,), max_iter=20, random_state=0).fit(pre.transform(frame), y)
+    pipeline = Pipeline([*pre.steps, ("mlp", tail)])
     out = []
-    for name, obj, predict in [("est", est, lambda m: m.predict_proba(x[:8])),
-                               ("module", module, lambda m: m.eval()(x[:8].astype(np.float32)).numpy())]:
-        path = gn.save(obj, Path(folder) / f"{name}.safetensors", metadata={"labels": ["a", "b", "c"]})
-        out.append((path.read_bytes(), predict, predict(gn.load(path))))
+    for name, obj, load, predict in [
+            ("est", est, gn.load, lambda m: m.predict_proba(x[:8])),
+            ("module", module, gn.load, lambda m: m.eval()(x[:8].astype(np.float32)).numpy()),
+            ("pipeline", pipeline, lambda p: load_model(p)[0], lambda m: m.predict_proba(frame.head(8)))]:
+        path = gn.save(obj, Path(folder) / f"{name}.safetensors", metadata={"labels": ["setosa", "versicolor",
+                                                                                       "virginica"]})
+        out.append((path.read_bytes(), load, predict, predict(load(path))))
     return out
 
 
@@ -80,11 +95,11 @@ def with_metadata(blob, edit, forge):
 OUTCOMES = {"refused": 0, "loaded": 0}
 
 
-def check(path, blob, predict, expected, forged):
+def check(path, blob, load, predict, expected, forged):
     """Load ``blob``: ModelFileError, or a model predicting exactly ``expected`` (any prediction when forged)."""
     path.write_bytes(blob)
     try:
-        model = gn.load(path)
+        model = load(path)
     except ModelFileError:
         OUTCOMES["refused"] += 1
         return
@@ -107,7 +122,7 @@ def run(folder, examples=EXAMPLES):
     folder = Path(folder)
     bases = base_files(folder)
     target = folder / "fuzzed.safetensors"
-    names = sorted({k for blob, _, _ in bases for k in _split(blob)[0] if k != "__metadata__"})
+    names = sorted({k for blob, *_ in bases for k in _split(blob)[0] if k != "__metadata__"})
     words = st.sampled_from([*names, "softmax", "logistic", "identity", "exp", "relu", "float16", "MLP", "Linear",
                              "$array", "$tuple", "$items", "$list_array", "MLPRegressor", "estimator", "checkpoint"])
     scalars = (st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats(allow_nan=True) |
@@ -121,7 +136,7 @@ def run(folder, examples=EXAMPLES):
     @fuzz
     @given(base, st.data())
     def bytes_changed(i, data):
-        blob, predict, expected = bases[i]
+        blob, load, predict, expected = bases[i]
         changed = bytearray(blob)
         for _ in range(data.draw(st.integers(1, 4))):
             at = data.draw(st.integers(0, len(blob) - 1))
@@ -130,12 +145,12 @@ def run(folder, examples=EXAMPLES):
             else:
                 piece = data.draw(st.binary(min_size=1, max_size=16))
                 changed[at:at + len(piece)] = piece
-        check(target, bytes(changed), predict, expected, forged=False)
+        check(target, bytes(changed), load, predict, expected, forged=False)
 
     @fuzz
     @given(base, st.data())
     def lengths_changed(i, data):
-        blob, predict, expected = bases[i]
+        blob, load, predict, expected = bases[i]
         kind = data.draw(st.sampled_from(["prefix", "truncate", "extend"]))
         if kind == "prefix":
             (n,) = struct.unpack("<Q", blob[:8])
@@ -145,7 +160,7 @@ def run(folder, examples=EXAMPLES):
             changed = blob[:data.draw(st.integers(0, len(blob) - 1))]
         else:
             changed = blob + data.draw(st.binary(min_size=1, max_size=64))
-        check(target, changed, predict, expected, forged=False)
+        check(target, changed, load, predict, expected, forged=False)
 
     def replace_at(meta, place, value):
         *parents, last = place
@@ -162,7 +177,7 @@ def run(folder, examples=EXAMPLES):
         @fuzz
         @given(base, st.data())
         def fuzzed(i, data):
-            blob, predict, expected = bases[i]
+            blob, load, predict, expected = bases[i]
             meta = json.loads(_split(blob)[0]["__metadata__"]["glassnet"])
             places = _paths(meta)
             edits = data.draw(st.lists(st.tuples(st.sampled_from(places), st.just(_DELETE) | values),
@@ -176,7 +191,7 @@ def run(folder, examples=EXAMPLES):
                         pass
                 return m
 
-            check(target, with_metadata(blob, edit, forge), predict, expected, forged=forge)
+            check(target, with_metadata(blob, edit, forge), load, predict, expected, forged=forge)
 
         return fuzzed
 

@@ -19,6 +19,7 @@ import numpy as np
 from .. import io
 from . import datasets
 from .errors import UsageError
+from .preprocessing import output_columns
 from .saved_model import SavedModel
 from .tables import read_table
 
@@ -67,20 +68,22 @@ class Rows:
 
     def columns(self) -> list[str]:
         """The original column behind each input feature of the model (one-hot blocks and flags map to theirs)."""
-        pre = self.model.preprocessor
-        if pre is not None:
-            return pre.feature_columns
+        if self.model.table is not None:
+            return output_columns(self.model.model)
         return [c for c in map(str, self.table.columns) if c != self.target]
 
-    def class_indices(self) -> np.ndarray:
-        """The targets as the estimator's class indices; refuses regressors and tables without the target."""
+    def class_labels(self) -> np.ndarray:
+        """The targets as the estimator's own classes; refuses regressors and tables without the target."""
         if self.model.task != "classification":
             raise UsageError("attacks need a classifier; this model is a regressor")
         if self.y is None:
             raise UsageError(f"{self.source} has no target column {self.model.target!r}; attacks need the true "
                              "labels (choose the column with --target)")
-        labels = self.model.labels
-        return labels.transform(self.y) if labels is not None else np.asarray(self.y)
+        outputs = {str(self.model.output_label(k)): k for k in range(len(self.model.est.classes_))}
+        unknown = sorted({str(v) for v in self.y} - set(outputs))
+        if unknown:
+            raise UsageError(f"{self.source} has labels the model was not trained on: {unknown[:5]}")
+        return np.asarray(self.model.est.classes_)[[outputs[str(v)] for v in self.y]]
 
     def input_range(self) -> tuple[np.ndarray, np.ndarray, str]:
         """(min, max) per input feature and where they come from: the training data, or else these rows."""

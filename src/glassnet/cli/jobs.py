@@ -1,4 +1,5 @@
-"""A training job: the run's data loaded, split and preprocessed, and the estimator that will fit it.
+"""A training job: the run's data loaded, split and preprocessed, the estimator that will fit it, and the model
+saved in the end: the preprocessing pipeline followed by the fitted estimator.
 
 The same settings always give the same job, which is what lets an interrupted run resume.
 """
@@ -6,6 +7,7 @@ The same settings always give the same job, which is what lets an interrupted ru
 from __future__ import annotations
 
 import hashlib
+import math
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,11 +15,12 @@ from typing import Any
 
 import numpy as np
 
+from ..io.estimators import name_classes
 from . import datasets
 from .errors import UsageError
-from .preprocessing import LabelEncoder, Preprocessor, columns_of, infer_task, missing_mask
-from .settings import ESTIMATOR_CLASSES, RunSettings, check_estimator_params
-from .tables import read_table, stdin_bytes
+from .preprocessing import LabelEncoder, columns_of, fit_preprocessor, infer_task, missing_mask
+from .settings import ESTIMATOR_CLASSES, MIN_PATIENCE, PATIENCE_STEPS, REFIT_ROWS, RunSettings, check_estimator_params
+from .tables import import_pandas, read_table, stdin_bytes
 
 
 @dataclass
@@ -26,13 +29,29 @@ class Job:
 
     task: str
     name: str
-    preprocessor: Preprocessor
+    preprocessor: Any  # the fitted scikit-learn Pipeline (TableColumns, ColumnTransformer)
     labels: LabelEncoder | None
     x_train: np.ndarray
     y_train: np.ndarray
     x_test: np.ndarray
     y_test: np.ndarray
     target_scaling: dict[str, float] | None = None  # regression: y_train was (y - mean) / scale
+    rows: tuple[np.ndarray, np.ndarray] | None = None  # the table's (training, held-out) row numbers
+
+    def model(self, est: Any) -> Any:
+        """The model to save: the preprocessing pipeline, then the fitted ``est``. A classifier learns class
+        indices; this gives it the labels as its classes (in place), so that the pipeline predicts them."""
+        from sklearn.pipeline import Pipeline
+
+        if self.labels is not None:
+            name_classes(est, self.labels.classes)
+            if isinstance(getattr(est, "class_weight", None), dict):  # by class index until now
+                est.class_weight = {est.classes_[i].item(): w for i, w in est.class_weight.items()}
+        return Pipeline([*self.preprocessor.steps, ("mlp", est)])
+
+    def feature_names(self) -> list[str]:
+        """The names of the network's input columns."""
+        return self.preprocessor.get_feature_names_out().tolist()
 
 
 def _sha256_file(path: Path) -> str:
@@ -120,13 +139,14 @@ def prepare(settings: RunSettings) -> tuple[Job, dict[str, Any]]:
                                                  stratify=stratify)
     else:
         train_rows, test_rows = rows, rows[:0]
-    pre = Preprocessor(missing=settings.missing, categorical=settings.categorical)
-    pre.fit({k: v[train_rows] for k, v in table.items()})
-    with warnings.catch_warnings():  # unseen categories in the held-out rows are expected, not news
+    frame = import_pandas().DataFrame(table)
+    pre = fit_preprocessor(frame.iloc[train_rows], missing=settings.missing, categorical=settings.categorical)
+    with warnings.catch_warnings():  # typos were reported by the fit; unseen categories in held-out rows are expected
         warnings.simplefilter("ignore", UserWarning)
-        x_test = pre.transform({k: v[test_rows] for k, v in table.items()})
-    x_train = pre.transform({k: v[train_rows] for k, v in table.items()})
-    job = Job(task, source["name"], pre, labels, x_train, y[train_rows], x_test, y[test_rows])
+        x_train = pre.transform(frame.iloc[train_rows])
+        x_test = pre.transform(frame.iloc[test_rows]) if len(test_rows) else x_train[:0]
+    job = Job(task, source["name"], pre, labels, x_train, y[train_rows], x_test, y[test_rows],
+              rows=(train_rows, test_rows))
     if labels is None and settings.scale_target:
         mean, scale = float(job.y_train.mean()), float(job.y_train.std()) or 1.0
         job.y_train = (job.y_train - mean) / scale
@@ -144,7 +164,52 @@ def fold_target_scaling(est: Any, scaling: dict[str, float] | None) -> None:
     est._restore_module()
 
 
-def make_estimator(task: str, settings: RunSettings) -> Any:
-    """An unfitted estimator for ``task``, refusing unknown or invalid settings before training starts."""
-    cls = ESTIMATOR_CLASSES[task]
-    return cls(**check_estimator_params(cls, settings.estimator, settings))
+def make_estimator(job: Job, settings: RunSettings) -> Any:
+    """An unfitted estimator for the job's task, its "auto" settings resolved from the data and class weights
+    given by label turned into class indices; unknown or invalid settings are refused before training starts."""
+    params = dict(settings.estimator)
+    if params.get("n_iter_no_change") == "auto":
+        params["n_iter_no_change"] = auto_patience(params, len(job.y_train))
+    if job.labels is None and params.pop("class_weight", None) is not None:
+        raise UsageError(f"{settings.label('class_weight')} applies to classification; the target "
+                         f"{job.name!r} calls for regression")
+    if isinstance(params.get("class_weight"), dict):
+        params["class_weight"] = _class_indices(params["class_weight"], job.labels.classes,
+                                                settings.label("class_weight"))
+    cls = ESTIMATOR_CLASSES[job.task]
+    return cls(**check_estimator_params(cls, params, settings))
+
+
+def auto_patience(params: dict[str, Any], n_train: int) -> int:
+    """Early stopping's patience in epochs: PATIENCE_STEPS optimizer steps' worth, at least MIN_PATIENCE epochs
+    (an epoch of 100 rows is one step, of 50,000 rows 250). Without early stopping, scikit-learn's 10."""
+    if not params.get("early_stopping"):
+        return 10
+    n_fit = n_train - math.ceil(params.get("validation_fraction", 0.1) * n_train)
+    batch = params.get("batch_size", "auto")
+    batch = min(200 if batch == "auto" else int(batch), max(n_fit, 1))
+    return max(MIN_PATIENCE, math.ceil(PATIENCE_STEPS / math.ceil(max(n_fit, 1) / batch)))
+
+
+def _class_indices(weights: dict[Any, Any], classes: list[Any], label: str) -> dict[int, Any]:
+    """{label: weight} (labels as the data writes them; JSON and TOML keys are text) as {class index: weight}."""
+    index = {str(c): i for i, c in enumerate(classes)}
+    unknown = [k for k in weights if str(k) not in index]
+    if unknown:
+        raise UsageError(f"{label}: no class {unknown[0]!r} in the target; its classes are {classes}")
+    return {index[str(k)]: w for k, w in weights.items()}
+
+
+def refits(est: Any, settings: RunSettings, n_train: int) -> bool:
+    """Whether the run trains anew on all training rows once early stopping has chosen the epoch count."""
+    if not est.early_stopping or est.solver == "lbfgs":
+        return False
+    return settings.refit is True or (settings.refit == "auto" and n_train < REFIT_ROWS)
+
+
+def refit_estimator(est: Any, epochs: int) -> Any:
+    """A fresh estimator with ``est``'s settings that trains exactly ``epochs`` epochs on all the rows it is given."""
+    from sklearn.base import clone
+
+    # a plateau needs more than n_iter_no_change epochs without improvement: with ``epochs`` none can end it early
+    return clone(est).set_params(early_stopping=False, max_iter=int(epochs), n_iter_no_change=int(epochs))

@@ -53,15 +53,59 @@ def _is_number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
-def kept_epoch(history: list[dict[str, Any]], early_stopping: bool) -> int:
+def kept_epoch(history: list[dict[str, Any]], early_stopping: bool, metric: str = "score", tol: float = 0.0) -> int:
     """The epoch whose weights the model keeps: with early stopping the best validation score's (the later of
-    equal ones, as the fit loop keeps them), else the last."""
-    kept, best = len(history), -math.inf
+    equal ones, as the fit loop keeps them) or, for ``metric`` 'loss', the last epoch whose validation loss
+    was below the best before it by more than ``tol``; else the last."""
+    kept = len(history)
+    if early_stopping and metric == "loss":
+        best = math.inf
+        for i, rec in enumerate(history):
+            if _is_number(rec.get("val_loss")) and rec["val_loss"] < best - tol:
+                kept, best = i + 1, rec["val_loss"]
+        return kept
+    best = -math.inf
     if early_stopping:
         for i, rec in enumerate(history):
             if _is_number(rec.get("val_score")) and rec["val_score"] >= best:
                 kept, best = i + 1, rec["val_score"]
     return kept
+
+
+def falling_rate(values: list[float], last: int = 10) -> float:
+    """How fast ``values`` fell over the last ``last`` epochs: the mean relative drop per epoch (negative: rising)."""
+    values = [v for v in values if _is_number(v)]
+    k = min(last, len(values) - 1)
+    if k < 1 or values[-k - 1] == 0:
+        return 0.0
+    return (values[-k - 1] - values[-1]) / abs(values[-k - 1]) / k
+
+
+def why_stopped(est: Any, kept: int) -> str:
+    """Why the fit of ``est`` ended, in words: patience ran out (and the best epoch), or the most epochs were reached
+    (and whether the watched loss was still falling)."""
+    history, n = est.history_, est.n_iter_
+    if est.solver == "lbfgs":
+        return f"L-BFGS {'converged' if n < est.max_iter else 'reached the most iterations'} after {n} iterations"
+    validation = est.early_stopping and any(_is_number(r.get("val_loss")) for r in history)
+    losses = [r.get("loss") for r in history]
+    if losses and not _is_number(losses[-1]):
+        return f"stopped at epoch {len(history)}: the training loss became {losses[-1]}"
+    watched = "validation loss" if validation and getattr(est, "validation_metric", "score") == "loss" else \
+        "validation score" if validation else "training loss"
+    if n < est.max_iter:
+        if validation:
+            return (f"stopped at epoch {n}: the {watched} had not improved for {n - kept} epochs "
+                    f"(patience {est.n_iter_no_change}); best at epoch {kept}")
+        return (f"stopped at epoch {n}: the training loss had not improved by more than tol={est.tol:g} for "
+                f"{est.n_iter_no_change} epochs")
+    series = [r.get("val_loss") for r in history] if validation else losses
+    which = "validation loss" if validation else "training loss"
+    last = min(10, len(series) - 1)
+    rate = falling_rate(series, last)
+    trend = f"still falling by {rate:.2%} per epoch" if rate > 1e-5 else "no longer falling"
+    best = f"; best at epoch {kept}" if validation else ""
+    return f"reached the most epochs ({est.max_iter}) with the {which} {trend} over the last {last} epochs{best}"
 
 
 def _series(history: list[dict[str, Any]]) -> tuple[dict[str, list], dict[str, list]]:
@@ -202,6 +246,18 @@ def _read_json(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
+def _training_rows(history: list[dict[str, Any]], evaluation: dict[str, Any]) -> dict[str, Any]:
+    """The report's Training table: epochs, the epoch kept (or the refit on all rows), and why training stopped."""
+    rows = {"epochs run": len(history), "weights kept from epoch": evaluation.get("kept_epoch", "?")}
+    refit = evaluation.get("refit")
+    if refit:
+        rows = {"epochs run": len(history), "epochs chosen": evaluation.get("kept_epoch", "?"),
+                "then trained on all training rows": f"{refit['rows']} rows, {refit['epochs']} epochs"}
+    if evaluation.get("stopped"):
+        rows["why training stopped"] = evaluation["stopped"]
+    return rows
+
+
 def build(run_dir: str | Path) -> Path:
     """Write the PNGs and ``report.html`` for a run directory; returns the HTML path."""
     from . import inspection_report
@@ -240,7 +296,7 @@ def build(run_dir: str | Path) -> Path:
 {STYLE}</head><body>
 <h1>glassnet run {html.escape(run_dir.name)}</h1>
 <h2>Held-out metrics</h2>{_table(metrics) if metrics else "<p>none recorded</p>"}
-<h2>Training</h2>{_table({"epochs run": len(history), "weights kept from epoch": evaluation.get("kept_epoch", "?")})}
+<h2>Training</h2>{_table(_training_rows(history, evaluation))}
 <h2>Estimator settings</h2>{_table(config.get("estimator", {}))}
 <h2>Run settings</h2>{_table(config.get("run", {}))}
 <h2>Data</h2>{_table(config.get("data", {}))}

@@ -38,9 +38,10 @@ from ..io.atomic import remove_stale_temporaries
 from ..io.locks import FileLock, LockedError
 from ..io.schema import Obj
 from .errors import UsageError
-from .jobs import Job, fold_target_scaling, make_estimator, prepare
+from .jobs import Job, fold_target_scaling, make_estimator, prepare, refit_estimator, refits
 from .metrics import classification_metrics, full_proba, metric_line, regression_metrics
 from .model_metadata import CHECKPOINT_METADATA
+from .preprocessing import describe, output_columns
 from .settings import RunSettings
 
 INTERRUPTED = 130  # the exit status of a process stopped by Ctrl-C (128 + SIGINT)
@@ -95,9 +96,10 @@ class EpochMonitor:
     """The per-epoch callback of a run: appends to history.jsonl, advances the bar, writes checkpoints,
     and stops training once Ctrl-C was pressed."""
 
-    def __init__(self, run_dir: Path, every: int, bar: Any, epoch: int, interrupts: Interrupts) -> None:
+    def __init__(self, run_dir: Path, every: int, bar: Any, epoch: int, interrupts: Interrupts,
+                 log: str = "history.jsonl") -> None:
         self.run_dir, self.every, self.bar, self.epoch, self.interrupts = run_dir, every, bar, epoch, interrupts
-        self.log = (run_dir / "history.jsonl").open("a")
+        self.log = (run_dir / log).open("a")
 
     def __call__(self, est: Any, record: dict[str, Any]) -> bool:
         self.epoch += 1
@@ -105,7 +107,7 @@ class EpochMonitor:
         self.log.flush()
         if self.bar is not None:
             self.bar.update(1)
-            self.bar.set_postfix({k: f"{record[k]:.4g}" for k in ("loss", "val_score")
+            self.bar.set_postfix({k: f"{record[k]:.4g}" for k in ("loss", "val_loss", "val_score")
                                   if isinstance(record.get(k), float)})
         if self.every and self.epoch % self.every == 0:  # after the log line, so a resume can trim the log
             save_checkpoint(self.run_dir, est, est.get_training_state(), self.epoch, finished=False)
@@ -175,28 +177,32 @@ def start(settings: RunSettings, *, force: bool, quiet: bool, keep_diverged: boo
     """A fresh run: check everything, prepare the data, write config.json, train to the end; the exit status."""
     with np.errstate(over="ignore"):  # a column too large to standardize: said below, naming the column
         job, source = prepare(settings)
-    _check_statistics(job)
     est = _estimator(job, settings)
+    _check_statistics(job, est.dtype)
     output, replace_output = _check_output(settings, force)
     run_dir, staging, locks = _claim_run_dir(settings, job.name, force)
     try:
         if output is not None:
             settings = replace(settings, output=str(output.resolve()))
         params = {k: list(v) if isinstance(v, tuple) else v for k, v in est.get_params(deep=False).items()}
+        if "class_weight" in params:  # by label, as given (the estimator has them by class index)
+            params["class_weight"] = settings.estimator.get("class_weight")
         config = {**settings.to_config(), "estimator": params, "data": source, "task": job.task,
                   "estimator_class": type(est).__name__}
         build = staging or run_dir
         try:
             _write_json(build / "config.json", config)
             (build / "history.jsonl").write_text("")
-            if not _train(est, job, build, settings, state=None, start_epoch=0, quiet=quiet,
-                          keep_diverged=keep_diverged):
+            finished = _train(est, job, build, settings, state=None, start_epoch=0, quiet=quiet,
+                              keep_diverged=keep_diverged)
+            if finished:
+                _commit(est, build, output, replace_output)
+                finished = _finish(est, job, build, settings, config, quiet=quiet, keep_diverged=keep_diverged)
+            if not finished:
                 if staging is not None:
                     print(f"glassnet: the run in {run_dir} is unchanged; the interrupted new one is in {staging} "
                           "(a later --force on the same directory removes it)", file=sys.stderr)
                 return INTERRUPTED
-            _commit(est, build, output, replace_output)
-            _write_model(est, job, build, config)
         except BaseException:
             if staging is not None:  # the old run stays as it was
                 shutil.rmtree(staging, ignore_errors=True)
@@ -255,7 +261,8 @@ def _resume(run_dir: Path, *, epochs: int | None, epochs_flag: str, force: bool,
                   keep_diverged=keep_diverged):
         return INTERRUPTED
     _commit(est, run_dir, output, replace_output)
-    _write_model(est, job, run_dir, config)
+    if not _finish(est, job, run_dir, settings, config, quiet=quiet, keep_diverged=keep_diverged):
+        return INTERRUPTED
     _publish(run_dir, output, replace_output)
     return 0
 
@@ -270,13 +277,12 @@ def _prepare_again(run_dir: Path, config: dict[str, Any]) -> tuple[RunSettings, 
     if source.get("sha256") != config["data"].get("sha256"):
         where = "standard input" if source.get("file") == "-" else f"the data file {source.get('file')}"
         raise UsageError(f"{where} changed since the run in {run_dir} started")
-    _check_statistics(job)
     return settings, job
 
 
 def _estimator(job: Job, settings: RunSettings) -> Any:
     """The estimator to fit, refusing settings that would fail only once training has started."""
-    est = make_estimator(job.task, settings)
+    est = make_estimator(job, settings)
     if settings.checkpoint_every and est.solver == "lbfgs":
         raise UsageError("--checkpoint-every needs a stochastic solver; L-BFGS cannot be checkpointed")
     if est.early_stopping and est.solver != "lbfgs":
@@ -288,14 +294,21 @@ def _estimator(job: Job, settings: RunSettings) -> Any:
     return est
 
 
-def _check_statistics(job: Job) -> None:
-    """Refuse, naming the column, a feature or target whose mean or spread is not a finite number (values so
-    large that their variance overflows): the model file could not hold it, and training on it is meaningless."""
-    for column in job.preprocessor.to_dict()["columns"]:
+def _check_statistics(job: Job, dtype: str) -> None:
+    """Refuse, naming the column, a feature whose values are too large to train on: a mean or spread that is not
+    a finite number (its variance overflows), or standardized values beyond what ``dtype`` holds."""
+    for column in describe(job.preprocessor):
         for key in ("mean", "scale"):
-            if key in column and not math.isfinite(column[key]):
+            value = column.get(key)
+            if value is not None and not math.isfinite(value):
                 raise UsageError(f"column {column['name']!r}: its values are too large to standardize (the {key} "
-                                 f"is {column[key]}); rescale the column (divide it by a power of ten) or drop it")
+                                 f"is {value}); rescale the column (divide it by a power of ten) or drop it")
+    with np.errstate(over="ignore"):
+        too_large = ~np.isfinite(job.x_train.astype(dtype)).all(axis=0)
+    if too_large.any():
+        name = output_columns(job.preprocessor)[int(np.flatnonzero(too_large)[0])]
+        raise UsageError(f"column {name!r}: its values are too large to standardize (beyond {dtype} once "
+                         "standardized); rescale the column (divide it by a power of ten) or drop it")
     scaling = job.target_scaling or {}
     if not all(math.isfinite(v) for v in scaling.values()):
         raise UsageError("the target's values are too large to standardize; rescale it, or pass --no-scale-target")
@@ -441,13 +454,6 @@ def _train(est: Any, job: Job, run_dir: Path, settings: RunSettings, *, state: A
         _report_interrupt(est, run_dir, interrupts)
         return False
     _check_trained(est, start_epoch, keep_diverged)
-    if not quiet and est.n_iter_ < est.max_iter:
-        why = "the validation score" if est.early_stopping else "the training loss"
-        from .report import kept_epoch
-
-        kept = kept_epoch(est.history_, est.early_stopping and est.solver != "lbfgs")
-        print(f"stopped after {est.n_iter_} epochs: {why} stopped improving; kept the weights of epoch {kept}",
-              file=sys.stderr)
     return True
 
 
@@ -474,25 +480,46 @@ def _commit(est: Any, run_dir: Path, output: Path | None, replace_output: bool) 
                         replace_output=replace_output)
 
 
-def _write_model(est: Any, job: Job, run_dir: Path, config: dict[str, Any]) -> None:
-    """Evaluate on the held-out rows, then write evaluation.json and model.safetensors."""
-    from .report import kept_epoch
+def _finish(selection: Any, job: Job, run_dir: Path, settings: RunSettings, config: dict[str, Any], *, quiet: bool,
+            keep_diverged: bool) -> bool:
+    """From the finished fit ``selection``: train anew on all training rows when the run refits, then evaluate on
+    the held-out rows and write evaluation.json and model.safetensors (the pipeline). False when Ctrl-C stopped
+    the training on all rows (the final checkpoint holds the selection: a resume trains it again)."""
+    from .report import kept_epoch, why_stopped
 
+    early = selection.early_stopping and selection.solver != "lbfgs"
+    kept = kept_epoch(selection.history_, early, selection.validation_metric, selection.tol)
+    stopped = why_stopped(selection, kept)
+    est, refit = selection, None
+    if refits(selection, settings, len(job.y_train)):  # the epoch count chosen, the validation rows join the training
+        refit = {"epochs": max(kept, 1), "rows": len(job.y_train)}
+        if not quiet:
+            print(f"{stopped}\ntraining anew on all {refit['rows']} training rows for {refit['epochs']} epochs",
+                  file=sys.stderr)
+        stopped += f"; then trained anew on all {refit['rows']} training rows for {refit['epochs']} epochs"
+        est = _train_on_all_rows(selection, job, run_dir, refit["epochs"], quiet)
+        if est is None:
+            return False
+        _check_trained(est, 0, keep_diverged)
+    elif not quiet:
+        print(stopped + (f"; kept the weights of epoch {kept}" if kept < est.n_iter_ else ""), file=sys.stderr)
     fold_target_scaling(est, job.target_scaling)
-    kept = kept_epoch(est.history_, est.early_stopping and est.solver != "lbfgs")
-    evaluation = {**_evaluate_job(est, job), "kept_epoch": kept, "target_scaling": job.target_scaling}
+    evaluation = {**_evaluate_job(est, job), "kept_epoch": kept, "stopped": stopped, "refit": refit,
+                  "target_scaling": job.target_scaling}
     _write_json(run_dir / "evaluation.json", evaluation)
     metadata = {"task": job.task, "target": config["data"]["target"],
-                "preprocessing": job.preprocessor.to_dict(),
                 "labels": job.labels.classes if job.labels else None,
-                "feature_names": job.preprocessor.feature_names_out,
+                "feature_names": job.feature_names(),
                 # the valid range of each input feature, for glassnet attack
                 "input_range": {"min": job.x_train.min(axis=0).tolist(), "max": job.x_train.max(axis=0).tolist()},
                 "training": {"data": config["data"], "settings": config["run"], "estimator": config["estimator"],
-                             "epochs": int(getattr(est, "n_iter_", 0)), "kept_epoch": kept,
-                             "target_scaling": job.target_scaling},
+                             "epochs": int(getattr(est, "n_iter_", 0)), "kept_epoch": kept, "stopped": stopped,
+                             "refit": refit, "target_scaling": job.target_scaling,
+                             # the final checkpoint this model was made from: --resume sees a model left stale
+                             "checkpoint_epoch": None if selection.solver == "lbfgs" else int(selection.n_iter_)},
                 "metrics": evaluation["metrics"]}
-    io.save(est, run_dir / "model.safetensors", metadata=metadata, overwrite=True)
+    io.save(job.model(est), run_dir / "model.safetensors", metadata=metadata, overwrite=True)
+    return True
 
 
 def _complete(run_dir: Path, config: dict[str, Any], state: dict[str, Any], meta: dict[str, Any], force: bool,
@@ -503,7 +530,7 @@ def _complete(run_dir: Path, config: dict[str, Any], state: dict[str, Any], meta
     model = run_dir / "model.safetensors"
     output = meta["output"] if "output" in meta else config["run"].get("output")  # older checkpoints: the config's
     output = Path(output) if output else None
-    missing = [] if _model_epochs(model) == done else [model]
+    missing = [] if _model_checkpoint_epoch(model) == done else [model]
     missing += [p for p in (output, run_dir / "report.html") if p is not None and not os.path.lexists(p)]
     if not missing:
         raise UsageError(f"the run in {run_dir} has already finished after {done} epochs; "
@@ -513,10 +540,13 @@ def _complete(run_dir: Path, config: dict[str, Any], state: dict[str, Any], meta
     if model in missing:  # rebuilt from the final state: fit(resume=...) of a finished fit trains no epoch
         settings, job = _prepare_again(run_dir, config)
         est = _estimator(job, settings)
-        est.fit(job.x_train, job.y_train, resume=state)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "Stochastic Optimizer: Maximum iterations")
+            est.fit(job.x_train, job.y_train, resume=state)
         if est.n_iter_ != done:
             raise UsageError(f"the final checkpoint of {run_dir} does not reproduce its run; train it again")
-        _write_model(est, job, run_dir, config)
+        if not _finish(est, job, run_dir, settings, config, quiet=quiet, keep_diverged=True):
+            return INTERRUPTED
     _publish(run_dir, output, meta.get("replace_output", False) or force)
     return 0
 
@@ -536,27 +566,43 @@ def _complete_without_state(run_dir: Path, config: dict[str, Any], epochs: int |
     return 0
 
 
-def _model_epochs(model: Path) -> int | None:
-    """The epochs the run's model file was trained for; None when there is none (or it is damaged)."""
+def _model_checkpoint_epoch(model: Path) -> int | None:
+    """The epoch of the final checkpoint the run's model file was made from; None when there is no model file
+    (or it is damaged)."""
     if not model.exists():
         return None
     try:
-        epochs = io.read_file(model)[1].get("training", {}).get("epochs")
+        training = io.read_file(model)[1].get("training", {})
     except io.ModelFileError:
         return None
-    return epochs if isinstance(epochs, int) else None
+    epoch = training.get("checkpoint_epoch", training.get("epochs"))  # files before refits: the same count
+    return epoch if isinstance(epoch, int) else None
 
 
-def _fit(est: Any, job: Job, run_dir: Path, state: Any, start_epoch: int, every: int, quiet: bool) -> int:
-    """Fit with a progress bar, the JSON-lines log and checkpoints as callbacks; returns how often Ctrl-C was
-    pressed (0: training ran to its end)."""
+def _train_on_all_rows(est: Any, job: Job, run_dir: Path, epochs: int, quiet: bool) -> Any | None:
+    """A fresh estimator with ``est``'s settings trained ``epochs`` epochs on all training rows, its epochs logged to
+    refit.jsonl; None when Ctrl-C stopped it (a resume trains it again from the start: it is short)."""
+    est = refit_estimator(est, epochs)
+    (run_dir / "refit.jsonl").write_text("")
+    if _fit(est, job, run_dir, None, 0, 0, quiet, log="refit.jsonl"):
+        print(f"glassnet: interrupted; continue with: glassnet train --resume {run_dir} "
+              "(the training on all rows starts again)", file=sys.stderr)
+        return None
+    return est
+
+
+def _fit(est: Any, job: Job, run_dir: Path, state: Any, start_epoch: int, every: int, quiet: bool,
+         log: str = "history.jsonl") -> int:
+    """Fit with a progress bar, the JSON-lines log ``log`` and checkpoints as callbacks; returns how often Ctrl-C
+    was pressed (0: training ran to its end)."""
     from tqdm import tqdm
 
-    bar = None if quiet else tqdm(total=est.max_iter, initial=start_epoch, unit="epoch", desc="training",
-                                  dynamic_ncols=True, file=sys.stderr)
+    bar = None if quiet else tqdm(total=est.max_iter, initial=start_epoch, unit="epoch", dynamic_ncols=True,
+                                  desc="training" if log == "history.jsonl" else "all rows", file=sys.stderr)
     with Interrupts() as interrupts, warnings.catch_warnings():
         warnings.filterwarnings("ignore", "Training interrupted by user")  # said below, in the command's words
-        monitor = EpochMonitor(run_dir, every, bar, start_epoch, interrupts)
+        warnings.filterwarnings("ignore", "Stochastic Optimizer: Maximum iterations")  # said by why_stopped
+        monitor = EpochMonitor(run_dir, every, bar, start_epoch, interrupts, log)
         try:
             est.fit(job.x_train, job.y_train, callbacks=[monitor], resume=state)
         except KeyboardInterrupt:  # a second Ctrl-C outside the fit loop's own epochs

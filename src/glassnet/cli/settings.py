@@ -43,6 +43,25 @@ class RememberSwitch(argparse.BooleanOptionalAction):
         _typed_flags(namespace)[self.dest] = option_string
 
 
+def patience(text: str) -> int | str:
+    """--n-iter-no-change: a whole number of epochs or ``auto``."""
+    return text if text == "auto" else batch_size(text)
+
+
+def class_weight(text: str) -> str | dict[str, Any]:
+    """--class-weight: ``balanced``, ``none`` or a JSON object of weights by class label."""
+    if text in ("balanced", "none"):
+        return text
+    try:
+        value = json.loads(text)
+    except ValueError:
+        value = None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"must be balanced, none or a JSON object such as '{{\"yes\": 5}}', "
+                                         f"got {text!r}")
+    return value
+
+
 def batch_size(text: str) -> int | str:
     """--batch-size: a whole number or ``auto``."""
     if text == "auto":
@@ -52,6 +71,11 @@ def batch_size(text: str) -> int | str:
     except ValueError:
         raise argparse.ArgumentTypeError(f"must be a whole number or auto, got {text!r}") from None
 
+
+PATIENCE_STEPS, MIN_PATIENCE = 500, 10  # n_iter_no_change="auto": epochs worth 500 optimizer steps, at least 10
+REFIT_ROWS = 2000  # refit="auto" trains anew on all rows when there are fewer training rows than this
+# the settings that may be "auto" on the command line; the estimator is checked with their class default
+AUTO_PARAMS = ("n_iter_no_change",)
 
 # (flags, estimator parameter, argparse keywords): one option for every estimator setting
 ESTIMATOR_OPTIONS: list[tuple[tuple[str, ...], str, dict[str, Any]]] = [
@@ -70,18 +94,30 @@ ESTIMATOR_OPTIONS: list[tuple[tuple[str, ...], str, dict[str, Any]]] = [
     (("--dropout",), "dropout", {"type": float, "metavar": "P", "help": "dropout rate of the hidden units"}),
     (("--momentum",), "momentum", {"type": float, "metavar": "M", "help": "sgd momentum"}),
     (("--early-stopping",), "early_stopping",
-     {"action": RememberSwitch, "help": "stop when the validation score stalls and keep the best epoch's weights"}),
+     {"action": RememberSwitch, "help": "stop when the validation metric stalls and keep the best epoch's weights"}),
+    (("--validation-metric",), "validation_metric",
+     {"choices": ("loss", "score"), "help": "what early stopping watches: the validation loss, or the score "
+                                            "(accuracy or R², scikit-learn's rule)"}),
     (("--validation-fraction",), "validation_fraction",
      {"type": float, "metavar": "F", "help": "training rows set aside for early stopping"}),
-    (("--n-iter-no-change",), "n_iter_no_change",
-     {"type": int, "metavar": "N", "help": "epochs without improvement before stopping"}),
+    (("--n-iter-no-change", "--patience"), "n_iter_no_change",
+     {"type": patience, "metavar": "N|auto",
+      "help": f"epochs without improvement before stopping; auto: {PATIENCE_STEPS} optimizer steps' worth, at least "
+              f"{MIN_PATIENCE} epochs"}),
     (("--tol",), "tol", {"type": float, "metavar": "T", "help": "smallest improvement that counts"}),
     (("--random-state", "--seed"), "random_state",
      {"type": int, "metavar": "SEED", "help": "seeds the weights, batches and splits"}),
+    (("--class-weight",), "class_weight",
+     {"type": class_weight, "metavar": "balanced|none|JSON",
+      "help": "classification: weigh each row by its class, balanced (n_rows / (n_classes * class count)) or "
+              "by label, '{\"yes\": 5}'"}),
 ]
-# where the command line departs from the estimators' defaults: reproducible runs, and a validation
-# split so that the progress bar shows a validation metric and the best epoch's weights are kept
-CLI_ESTIMATOR_DEFAULTS: dict[str, Any] = {"random_state": 0, "early_stopping": True}
+# where the command line departs from the estimators' defaults: reproducible runs, and early stopping that
+# trains well on small data too: it watches the validation loss (accuracy on a few dozen rows stalls long
+# before the model has learnt), on a fifth of the rows, with a patience counted in optimizer steps (auto:
+# resolved by jobs.make_estimator from the data), for up to 1000 epochs
+CLI_ESTIMATOR_DEFAULTS: dict[str, Any] = {"random_state": 0, "early_stopping": True, "validation_metric": "loss",
+                                          "validation_fraction": 0.2, "n_iter_no_change": "auto", "max_iter": 1000}
 ALIASES = {flag.lstrip("-").replace("-", "_"): param for flags, param, _ in ESTIMATOR_OPTIONS for flag in flags}
 FLAGS = {param: flags[0] for flags, param, _ in ESTIMATOR_OPTIONS}
 
@@ -128,6 +164,9 @@ class RunSettings:
     output: str | None = None  # a model file to save besides the run directory's
     checkpoint_every: int = 0  # epochs between checkpoints; 0: none
     drop_missing_target: bool = False  # train without the rows whose target is missing (instead of refusing them)
+    # after early stopping has chosen the epoch count, train anew on all training rows (validation rows included)
+    # for that many epochs; auto: when there are fewer than REFIT_ROWS training rows
+    refit: bool | str = "auto"
     estimator: dict[str, Any] = field(default_factory=lambda: dict(CLI_ESTIMATOR_DEFAULTS))
     # how the user named each setting (--epochs, "--param max_iter", "epochs in train.toml"); not saved
     labels: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
@@ -159,6 +198,7 @@ class RunSettings:
         require("missing", self.missing in MISSING_POLICIES, " or ".join(MISSING_POLICIES))
         for name in ("scale_target", "drop_missing_target"):
             require(name, isinstance(getattr(self, name), bool), "true or false")
+        require("refit", isinstance(self.refit, bool) or self.refit == "auto", "true, false or auto")
         frac = self.test_fraction
         require("test_fraction", (_is_int(frac) or isinstance(frac, float)) and 0.0 <= frac < 1.0,
                 "a number in [0, 1)")
@@ -181,8 +221,8 @@ class RunSettings:
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> RunSettings:
-        """The settings a run's config.json was written with."""
-        run = config.get("run", {})
+        """The settings a run's config.json was written with (a run from before ``refit`` existed did not refit)."""
+        run = {"refit": False, **config.get("run", {})}
         unknown = sorted(set(run) - set(RUN_FIELDS))
         if unknown:
             raise UsageError(f"config.json has unknown run settings {unknown}")
@@ -253,10 +293,13 @@ def resolve_settings(args: argparse.Namespace) -> RunSettings:
         key, value = _parse_param(text)
         params[ALIASES.get(key, key)] = value
         labels[ALIASES.get(key, key)] = f"--param {key}"
+    if params.get("class_weight") == "none":  # the command line's and TOML's word for None
+        params["class_weight"] = None
     settings = RunSettings(**run, estimator=params, labels=labels)
-    # checked before any data is read, against the regressor's parameters (the classifier's and `loss`);
-    # make_estimator checks them again for the task the data calls for
-    check_estimator_params(MLPRegressor, params, settings)
+    # checked before any data is read: the shared parameters against the regressor's (the classifier's and
+    # `loss`), class_weight against the classifier's; make_estimator checks them again for the data's task
+    check_estimator_params(MLPRegressor, {k: v for k, v in params.items() if k != "class_weight"}, settings)
+    check_estimator_params(MLPClassifier, {k: v for k, v in params.items() if k == "class_weight"}, settings)
     return settings
 
 
@@ -282,8 +325,8 @@ def check_estimator_params(cls: type, params: dict[str, Any], settings: RunSetti
         where = ", ".join(settings.label(k) for k in unknown)
         raise UsageError(f"unknown estimator setting(s) {unknown} ({where}); {hint}")
     params = {k: tuple(v) if k == "hidden_layer_sizes" and isinstance(v, list) else v for k, v in params.items()}
-    try:
-        cls(**params)._validate_params()
+    try:  # an "auto" setting is resolved from the data later; its class default stands in for it here
+        cls(**{k: known[k] if k in AUTO_PARAMS and v == "auto" else v for k, v in params.items()})._validate_params()
     except ValueError as e:  # scikit-learn's InvalidParameterError names the parameter, not the flag
         match = re.match(r"The '(\w+)' parameter of \w+ must be (.*)\. Got (.*) instead\.$", str(e), re.DOTALL)
         if match is None:

@@ -82,6 +82,7 @@ class BaseMLP(CallbackSupportMixin, BaseEstimator):
         "momentum": [Interval(Real, 0, 1, closed="both")],
         "nesterovs_momentum": ["boolean"],
         "early_stopping": ["boolean"],
+        "validation_metric": [StrOptions({"score", "loss"})],
         "validation_fraction": [Interval(Real, 0, 1, closed="left")],
         "beta_1": [Interval(Real, 0, 1, closed="left")],
         "beta_2": [Interval(Real, 0, 1, closed="left")],
@@ -116,8 +117,9 @@ class BaseMLP(CallbackSupportMixin, BaseEstimator):
                  early_stopping: bool = False, validation_fraction: float = 0.1, beta_1: float = 0.9,
                  beta_2: float = 0.999, epsilon: float = 1e-8, n_iter_no_change: Any = 10, max_fun: int = 15000,
                  dropout: float = 0.0, l1: float = 0.0, max_grad_norm: float | None = None,
-                 device: str = "cpu", dtype: str = "float32", adversarial: str | None = None,
-                 adversarial_eps: float = 0.1, adversarial_fraction: float = 0.5) -> None:
+                 device: str = "cpu", dtype: str = "float32", validation_metric: str = "score",
+                 adversarial: str | None = None, adversarial_eps: float = 0.1,
+                 adversarial_fraction: float = 0.5) -> None:
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -146,6 +148,7 @@ class BaseMLP(CallbackSupportMixin, BaseEstimator):
         self.max_grad_norm = max_grad_norm
         self.device = device
         self.dtype = dtype
+        self.validation_metric = validation_metric
         self.adversarial = adversarial
         self.adversarial_eps = adversarial_eps
         self.adversarial_fraction = adversarial_fraction
@@ -393,7 +396,7 @@ class BaseMLP(CallbackSupportMixin, BaseEstimator):
             if incremental and saved is not None:  # partial_fit after unpickling continues the same optimizer
                 self._optimizer.load_state_dict(saved)
         self.__dict__.pop("_optimizer_state", None)
-        plateau = Plateau(self.tol, self.n_iter_no_change, early)
+        plateau = Plateau(self.tol, self.n_iter_no_change, early, self.validation_metric)
         plateau.load_state_dict({"best_loss": self.best_loss_, "best_score": self.best_validation_score_,
                                  "bad_epochs": getattr(self, "_no_improvement_count", 0)})
         schedule = self.learning_rate if self.solver == "sgd" else None

@@ -101,13 +101,14 @@ class StochasticRules(History):
             state.metrics["val_score"] = score
             est.validation_scores_.append(score)
             self._print(f"Validation score: {score:f}")
-        if plateau.update(loss, score) and self.keep_best:
+        if plateau.update(loss, score, state.metrics.get("val_loss")) and self.keep_best:
             self.best_weights = self._snapshot()
         self.lr_rule.epoch_end(self.samples_seen)
         if plateau.plateaued:
             if self.lr_rule.on_plateau():
                 self.converged = True
-                what = "Validation score" if plateau.use_validation else "Training loss"
+                what = ("Validation loss" if plateau.watch_val_loss else
+                        "Validation score" if plateau.use_validation else "Training loss")
                 self._print(f"{what} did not improve more than tol={plateau.tol:f} for "
                             f"{plateau.n_iter_no_change} consecutive epochs. Stopping.")
             else:

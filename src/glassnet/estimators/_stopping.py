@@ -2,6 +2,9 @@
 
 An epoch "does not improve" when the training loss is not below the best loss minus ``tol``
 (or, with a validation set, when the validation score is not above the best score plus ``tol``).
+glassnet's ``validation_metric='loss'`` watches the validation loss as Keras does: an epoch improves
+when its validation loss is below the best one by more than ``tol``, and only then does the best move,
+so that a loss still falling slowly (by less than ``tol`` an epoch) is not taken for a plateau.
 After more than ``n_iter_no_change`` such epochs in a row training stops, except under the
 'adaptive' learning rate, which divides the rate by 5 instead, until it falls below 1e-6.
 One departure: when a validation score ties the best, scikit-learn keeps the earlier epoch's
@@ -16,16 +19,29 @@ from typing import Any
 
 
 class Plateau:
-    """Counts epochs without improvement of the training loss or of the validation score."""
+    """Counts epochs without improvement of the training loss, the validation score or the validation loss.
 
-    def __init__(self, tol: float, n_iter_no_change: float, use_validation: bool) -> None:
+    ``validation_metric`` 'loss' (with ``use_validation``) watches the validation loss: ``best_loss`` is then
+    the validation loss of the last improving epoch and ``best_score`` that epoch's validation score.
+    """
+
+    def __init__(self, tol: float, n_iter_no_change: float, use_validation: bool,
+                 validation_metric: str = "score") -> None:
         self.tol, self.n_iter_no_change, self.use_validation = tol, n_iter_no_change, use_validation
-        self.best_loss: float | None = None if use_validation else math.inf
+        self.watch_val_loss = use_validation and validation_metric == "loss"
+        self.best_loss: float | None = None if use_validation and not self.watch_val_loss else math.inf
         self.best_score: float | None = -math.inf if use_validation else None
         self.bad_epochs = 0
 
-    def update(self, loss: float, score: float | None) -> bool:
+    def update(self, loss: float, score: float | None, val_loss: float | None = None) -> bool:
         """Record one epoch; True when it is the best so far (time to keep a copy of the weights)."""
+        if self.watch_val_loss:  # a non-finite validation loss never counts as an improvement
+            best = math.inf if self.best_loss is None else self.best_loss
+            if val_loss < best - self.tol:
+                self.best_loss, self.best_score, self.bad_epochs = val_loss, score, 0
+                return True
+            self.bad_epochs += 1
+            return False
         if self.use_validation:
             self.bad_epochs = self.bad_epochs + 1 if score < self.best_score + self.tol else 0
             if score >= self.best_score:  # a tie keeps the later, longer-trained weights

@@ -36,6 +36,10 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
     - ``class_weight``: None, 'balanced' or {class: weight}, with scikit-learn's meaning (each sample's
       weight is multiplied by its class's weight; 'balanced' weighs classes by n_samples / (n_classes *
       count), from the y given to ``fit``);
+    - ``validation_metric``: what ``early_stopping`` watches on the validation rows, 'score' (accuracy,
+      scikit-learn's rule) or 'loss' (the validation loss, as Keras does: it keeps falling while accuracy on a
+      small split has long stalled); with 'loss' the weights of the lowest validation loss are kept,
+      ``best_loss_`` is that loss and ``best_validation_score_`` that epoch's score;
     - ``device``: 'cpu' (NumPy) or 'cuda'/'gpu' (CuPy); ``dtype``: 'float32' or 'float64';
     - ``adversarial``: None, 'fgsm' or 'pgd' (10 steps): adversarial training, replacing
       ``adversarial_fraction`` of each batch's rows by their attacked versions within ``adversarial_eps``
@@ -67,8 +71,8 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
                  early_stopping: bool = False, validation_fraction: float = 0.1, beta_1: float = 0.9,
                  beta_2: float = 0.999, epsilon: float = 1e-8, n_iter_no_change: Any = 10, max_fun: int = 15000,
                  dropout: float = 0.0, l1: float = 0.0, max_grad_norm: float | None = None,
-                 device: str = "cpu", dtype: str = "float32", class_weight: Any = None,
-                 adversarial: str | None = None, adversarial_eps: float = 0.1,
+                 device: str = "cpu", dtype: str = "float32", validation_metric: str = "score",
+                 class_weight: Any = None, adversarial: str | None = None, adversarial_eps: float = 0.1,
                  adversarial_fraction: float = 0.5) -> None:
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes, activation=activation, solver=solver, alpha=alpha,
@@ -77,8 +81,8 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             verbose=verbose, warm_start=warm_start, momentum=momentum, nesterovs_momentum=nesterovs_momentum,
             early_stopping=early_stopping, validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
             epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun, dropout=dropout, l1=l1,
-            max_grad_norm=max_grad_norm, device=device, dtype=dtype, adversarial=adversarial,
-            adversarial_eps=adversarial_eps, adversarial_fraction=adversarial_fraction)
+            max_grad_norm=max_grad_norm, device=device, dtype=dtype, validation_metric=validation_metric,
+            adversarial=adversarial, adversarial_eps=adversarial_eps, adversarial_fraction=adversarial_fraction)
         self.class_weight = class_weight
 
     @available_if(has_partial_fit)

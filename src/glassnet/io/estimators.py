@@ -1,7 +1,8 @@
 """Fitted MLPClassifier/MLPRegressor in model files: constructor parameters and fitted attributes.
 
 Only glassnet's own estimator classes can be built, only with parameters their constructor knows
-(validated as ``fit`` would), and only with the fitted attributes the class declares.
+(validated as ``fit`` would), and only with the fitted attributes the class declares. A classifier the command
+line fitted on label indices is given the labels as its classes (:func:`name_classes`).
 """
 
 from __future__ import annotations
@@ -32,13 +33,15 @@ def _fitted_names(cls: type) -> tuple[str, ...]:
     return tuple(cls._fitted_attributes) + tuple(getattr(cls, "_optional_fitted_attributes", ()))
 
 
-def estimator_content(est: Any, enc: Encoder) -> dict[str, Any]:
-    """JSON content of a fitted estimator: its parameters and fitted attributes (arrays go to ``enc``)."""
-    params = enc.encode(est.get_params(deep=False), "params")
-    if enc.tensors:
+def estimator_content(est: Any, enc: Encoder, prefix: str = "") -> dict[str, Any]:
+    """JSON content of a fitted estimator: its parameters and fitted attributes (arrays go to ``enc``, their
+    names after ``prefix``)."""
+    n_tensors = len(enc.tensors)
+    params = enc.encode(est.get_params(deep=False), f"{prefix}params")
+    if len(enc.tensors) > n_tensors:
         raise TypeError("estimator parameters must be plain values, not arrays")
     fitted = {name: getattr(est, name) for name in _fitted_names(type(est)) if hasattr(est, name)}
-    return {"params": params, "fitted": enc.encode(fitted, "")}
+    return {"params": params, "fitted": enc.encode(fitted, prefix.rstrip("."))}
 
 
 def new_estimator(cls_name: Any, params: Any) -> Any:
@@ -85,3 +88,29 @@ def restore_estimator(cls_name: Any, content: dict[str, Any], tensors: dict[str,
     except (KeyError, TypeError, ValueError, IndexError, AttributeError) as e:
         raise ModelFileError(f"model file is inconsistent: {e}") from e
     return est
+
+
+def fractional(labels: list[Any]) -> bool:
+    """True when some label is a fractional number: scikit-learn's classifiers refuse those as classes, so a
+    classifier of such labels keeps label indices as its classes."""
+    return any(isinstance(v, float) and not v.is_integer() for v in labels)
+
+
+def name_classes(est: Any, labels: list[Any]) -> None:
+    """Give a classifier fitted on label indices 0..K-1 the labels themselves as classes, so it predicts them.
+
+    Labels of mixed kinds (numbers and text) become text, sorted as the command line sorts them; fractional
+    numbers leave the classes as they are (see :func:`fractional`).
+    """
+    if fractional(labels):
+        return
+    if len({type(v) for v in labels}) > 1:
+        labels = [str(v) for v in labels]
+    try:
+        classes = np.asarray(labels)[np.asarray(est.classes_, dtype=np.int64)]
+    except (IndexError, ValueError, TypeError) as e:
+        raise ModelFileError(f"the model's classes {est.classes_!r} are not indices of its labels {labels!r}") from e
+    if classes.tolist() != sorted(classes.tolist()) or len(set(classes.tolist())) != len(classes):
+        raise ModelFileError(f"the labels {labels!r} are not distinct and sorted")
+    est.classes_ = classes
+    est._restore_module()  # its label binarizer now maps outputs to the labels

@@ -93,7 +93,8 @@ def write_file(path: str | os.PathLike, tensors: dict[str, np.ndarray], meta: di
 # ---------------------------------------------------------------- reading
 
 def _refuse_foreign(head: bytes, path: Path) -> None:
-    if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
+    # a safetensors header of 640, 896, 1152 or 1408 bytes starts like a pickle too; its JSON starts at byte 8
+    if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05") and head[8:9] != b"{":
         raise ModelFileError(f"{path} is a pickle file, not a glassnet model file; glassnet never unpickles")
     if head[:4] == b"PK\x03\x04":
         raise ModelFileError(f"{path} is a zip archive (PyTorch or joblib?), not a glassnet model file")
@@ -148,8 +149,10 @@ def _check_trusted(path: Path, expected: str) -> None:
 
 def _read_header(f: BinaryIO, size: int, path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     """(the safetensors header, the verified glassnet metadata), reading no more than the header."""
-    head = f.read(8)
+    head = f.read(9)
     _refuse_foreign(head, path)
+    head = head[:8]
+    f.seek(8)
     if len(head) < 8:
         raise ModelFileError(f"{path} is not a glassnet model file (only {len(head)} bytes)")
     (n,) = struct.unpack("<Q", head)

@@ -12,6 +12,7 @@ Keys not named here pass unchecked, so that newer writers may add them; to check
 from __future__ import annotations
 
 import itertools
+import math
 from typing import Any
 
 import numpy as np
@@ -25,6 +26,7 @@ TENSOR_DTYPES = ("bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "
 MAX_LAYERS = 10_000  # layers of an estimator's network; more is a hostile file, not a model
 MAX_TENSORS = 1_000_000
 MAX_DIMS = 32
+MAX_OUTPUTS = 1_000_000  # features a transformer of a pipeline may make per row
 # the output heads each estimator class trains (its _validate_input): a file may name no other
 OUTPUT_HEADS = {"MLPClassifier": ("softmax", "logistic"), "MLPRegressor": ("identity", "exp")}
 
@@ -86,9 +88,21 @@ CONTENT: dict[str, Schema] = {
     # the layer spec is checked by building it (nn.from_spec under skip_init); here only its size is capped
     "module": Obj(optional={"spec": Obj(optional={"sizes": List(Int(min=0), max_len=MAX_LAYERS + 1),
                                                   "layers": List(max_len=MAX_LAYERS)})}),
-    "estimator": Obj(optional={"params": Obj(), "fitted": Obj(optional=FITTED)}),
+    "estimator": Obj(optional={"params": Obj(), "fitted": Obj(optional=FITTED),
+                               "object": Obj({"$object": Str(max_len=200)})}),  # a pipeline (io.pipelines)
     "checkpoint": Obj(optional={"params": Obj(), "state": Obj(optional={"fitted": Obj(optional=FITTED)})}),
 }
+
+# the preprocessing of command-line files written before they held pipelines (io.tabular_v1 builds it)
+MAX_COLUMNS = 100_000
+MAX_CATEGORIES = 1_000_000
+TABULAR_V1 = Obj({"type": Str(("tabular",)), "version": Int(1, 1),
+                  "columns": List(Obj({"name": Str(max_len=10_000), "kind": Str(("numeric", "categorical")),
+                                       "missing_flag": Bool()},
+                                      {"mean": Num(), "scale": Num(), "categories": List(Str(max_len=10_000),
+                                                                                         max_len=MAX_CATEGORIES)}),
+                                  min_len=1, max_len=MAX_COLUMNS)},
+                 {"missing": Str(("impute", "error"))})
 
 HEADER = Obj({"format": Str(), "format_version": Int(min=1), "kind": Str(KINDS), "content": Obj(),
               "tensors": Obj(extra=TABLE_ENTRY, max_keys=MAX_TENSORS)},
@@ -104,8 +118,120 @@ def check_header(meta: Any, table: Table) -> None:
     content = meta["content"]
     if meta["kind"] == "estimator" and "fitted" in content:
         check_fitted(content["fitted"], meta.get("class"), table, "content.fitted")
+    if meta["kind"] == "estimator" and "object" in content:  # a pipeline: the glassnet estimators inside it
+        for node, where in _estimator_nodes(content["object"], "content.object"):
+            Obj(optional={"params": Obj(), "fitted": Obj(optional=FITTED)}).check(node, where, table)
+            if "fitted" in node:
+                check_fitted(node["fitted"], node["$object"][len("glassnet."):], table, f"{where}.fitted")
+        for node, where in _nodes(content["object"], "content.object", _is_transformer):
+            TRANSFORMERS[node["$object"]](node.get("state"), f"{where}.state")
     if meta["kind"] == "checkpoint" and "fitted" in content.get("state", {}):
         check_fitted(content["state"]["fitted"], meta.get("class"), table, "content.state.fitted")
+    pre = meta.get("preprocessing")
+    if meta["kind"] == "estimator" and isinstance(pre, dict) and pre.get("type") == "tabular":
+        TABULAR_V1.check(pre, "preprocessing")
+        _check_tabular_width(pre, content.get("fitted", {}))
+
+
+def _is_estimator(node: dict[str, Any]) -> bool:
+    name = node.get("$object")
+    return isinstance(name, str) and name.startswith("glassnet.") and name[len("glassnet."):] in OUTPUT_HEADS
+
+
+def _is_transformer(node: dict[str, Any]) -> bool:
+    return isinstance(node.get("$object"), str) and node["$object"] in TRANSFORMERS
+
+
+def _estimator_nodes(tree: Any, where: str) -> list[tuple[dict[str, Any], str]]:
+    """The (node, place) of every glassnet estimator in a pipeline's JSON tree (``{"$object": "glassnet.X"}``)."""
+    return _nodes(tree, where, _is_estimator)
+
+
+def _nodes(tree: Any, where: str, wanted: Any) -> list[tuple[dict[str, Any], str]]:
+    """The (node, place) of every object of a pipeline's JSON tree for which ``wanted(node)`` is true."""
+    found, stack = [], [(tree, where)]
+    while stack:  # iterative: a deep tree must not overflow the stack
+        node, place = stack.pop()
+        if isinstance(node, dict):
+            if wanted(node):
+                found.append((node, place))
+            stack += [(v, f"{place}.{k}") for k, v in node.items()]
+        elif isinstance(node, list):
+            stack += [(v, f"{place}[{i}]") for i, v in enumerate(node)]
+    return found
+
+
+def _check_polynomial(state: Any, where: str) -> None:
+    """A PolynomialFeatures makes at most MAX_OUTPUTS features (C(n + degree, degree) bounds their count): its
+    feature names and its output are made by enumerating them."""
+    if not isinstance(state, dict):
+        return
+    degree, n = state.get("degree"), state.get("n_features_in_")
+    top = degree["$tuple"][-1] if isinstance(degree, dict) and isinstance(degree.get("$tuple"), list) and \
+        degree["$tuple"] else degree
+    if not (isinstance(top, int) and isinstance(n, int)):
+        return
+    if top > 64 or n < 0 or top < 0 or math.comb(n + top, top) > MAX_OUTPUTS:
+        raise ModelFileError(f"{where}: a PolynomialFeatures of degree {top} over {n} features makes more than "
+                             f"{MAX_OUTPUTS:,} features")
+
+
+NAMES = List(Str(max_len=10_000), max_len=MAX_COLUMNS)
+# glassnet's first step of a command-line pipeline: its settings and fitted attributes (estimators.TableColumns)
+TABLE_COLUMNS = Obj({"numeric": NAMES, "categorical": NAMES, "missing": Str(("impute", "error"))},
+                    {"categories_": Obj(extra=List(Str(max_len=10_000), max_len=MAX_CATEGORIES), max_keys=MAX_COLUMNS),
+                     "missing_in_fit_": NAMES, "feature_names_in_": LIST_ARRAY, "n_features_in_": Int(min=0)})
+
+
+def _check_table_columns(state: Any, where: str) -> None:
+    """A TableColumns' state fits its schema, fitted attributes all there or none, a category list per column."""
+    TABLE_COLUMNS.check(state, where)
+    fitted = [name for name in ("categories_", "missing_in_fit_") if name in state]
+    if len(fitted) == 1 or (fitted and set(state["categories_"]) != set(state["categorical"])):
+        raise ModelFileError(f"{where}: a TableColumns whose fitted attributes do not match its columns")
+
+
+OBJECT = Obj({"$object": Str(max_len=200)})
+PASSTHROUGH = Either(OBJECT, Str(("passthrough", "drop")))
+
+
+def _tuples(size: int, *, min_len: int = 0) -> Schema:
+    return List(Obj({"$tuple": List(min_len=size, max_len=size)}, extra=None), min_len=min_len)
+
+
+def _check_steps(key: str, size: int, min_len: int) -> Any:
+    """A check that ``state[key]`` lists (name, object, ...) tuples, as a Pipeline's steps or a ColumnTransformer's
+    transformers: its final estimator and transformers are found by position."""
+    def check(state: Any, where: str) -> None:
+        Obj(optional={key: _tuples(size, min_len=min_len)}).check(state, where)
+        for i, item in enumerate(state.get(key, []) if isinstance(state, dict) else []):
+            Str(max_len=10_000).check(item["$tuple"][0], f"{where}.{key}[{i}][0]")
+            (PASSTHROUGH if key != "steps" or i < len(state[key]) - 1 else Either(OBJECT, Str(("passthrough",))))\
+                .check(item["$tuple"][1], f"{where}.{key}[{i}][1]")
+    return check
+
+
+def _check_column_transformer(state: Any, where: str) -> None:
+    for key in ("transformers", "transformers_"):
+        _check_steps(key, 3, 0)(state, where)
+
+
+# checks of the fitted state of the scikit-learn objects a pipeline may hold, by the name the file gives them
+TRANSFORMERS: dict[str, Any] = {"sklearn.pipeline.Pipeline": _check_steps("steps", 2, 1),
+                                "sklearn.pipeline.FeatureUnion": _check_steps("transformer_list", 2, 1),
+                                "sklearn.compose.ColumnTransformer": _check_column_transformer,
+                                "sklearn.preprocessing.PolynomialFeatures": _check_polynomial,
+                                "glassnet.estimators.TableColumns": _check_table_columns}
+
+
+def _check_tabular_width(pre: dict[str, Any], fitted: Any) -> None:
+    """The older format's preprocessing gives as many features as the network takes: counted, not made."""
+    width = sum(1 if c["kind"] == "numeric" else len(c.get("categories", [])) for c in pre["columns"]) + \
+        sum(c["missing_flag"] for c in pre["columns"])
+    n_in = fitted.get("n_features_in_") if isinstance(fitted, dict) else None
+    if isinstance(n_in, int) and width != n_in:
+        raise ModelFileError(f"preprocessing: inconsistent model file: its preprocessing gives {width} features, "
+                             f"its network takes {n_in}")
 
 
 def _shape(ref: dict[str, str], table: Table) -> tuple[int, ...]:

@@ -1,8 +1,8 @@
-"""gn.save / gn.load: model files of modules and fitted estimators, and training checkpoints.
+"""gn.save / gn.load: model files of modules, fitted estimators and scikit-learn pipelines, and training checkpoints.
 
 Every file is written by ``file_format.write_file`` (atomic, never clobbering without ``overwrite``) and
-read back by ``file_format.read_file`` (verified), then built only from registered layers or glassnet's
-own estimator classes: a file from a stranger cannot run code.
+read back by ``file_format.read_file`` (verified), then built only from registered layers, glassnet's
+own estimator classes and the scikit-learn classes ``pipelines`` allows: a file from a stranger cannot run code.
 """
 
 from __future__ import annotations
@@ -16,14 +16,17 @@ from .. import nn
 from .estimators import estimator_content, is_estimator, new_estimator, restore_estimator
 from .file_format import FORMAT, FORMAT_VERSION, ModelFileError, read_file, write_file
 from .modules import build_module, module_content
+from .pipelines import final_estimator, is_pipeline, pipeline_content, restore_pipeline
 from .plain_data import Encoder, decode
+from .tabular_v1 import is_tabular_v1, tabular_pipeline
 
 _RESERVED = {"format", "format_version", "glassnet_version", "kind", "class", "architecture", "tensors", "content"}
 
 
 def architecture(obj: Any) -> dict[str, Any]:
-    """A JSON description of a module's or fitted estimator's network: its layer spec and parameter count."""
-    module = obj if isinstance(obj, nn.Module) else getattr(obj, "module_", None)
+    """A JSON description of a module's, fitted estimator's or pipeline's network: its layer spec and parameter
+    count (empty for a pipeline that does not end in a glassnet estimator)."""
+    module = obj if isinstance(obj, nn.Module) else getattr(final_estimator(obj), "module_", None)
     if module is None:
         return {}
     return {**nn.to_spec(module), "n_parameters": int(sum(p.size for p in module.parameters()))}
@@ -43,7 +46,9 @@ def _header(kind: str, obj: Any, content: Any, metadata: dict[str, Any] | None) 
 
 def save(obj: Any, path: str | os.PathLike, *, overwrite: bool = False,
          metadata: dict[str, Any] | None = None) -> Path:
-    """Save an nn.Module of registered layers, or a fitted MLPClassifier/MLPRegressor, to one file at ``path``.
+    """Save an nn.Module of registered layers, a fitted MLPClassifier/MLPRegressor, or a fitted scikit-learn
+    Pipeline or ColumnTransformer (of the transformers ``io.pipelines.allowed_classes`` names, ending in a glassnet
+    estimator or not) to one file at ``path``.
 
     ``metadata`` (JSON-able: preprocessing, labels, training settings, metrics) goes into the header.
     An existing file is replaced only with ``overwrite=True``; the write is atomic.
@@ -55,28 +60,40 @@ def save(obj: Any, path: str | os.PathLike, *, overwrite: bool = False,
             raise ValueError(f"{type(obj).__name__} is not fitted yet; call fit() before saving")
         enc = Encoder()
         kind, content, tensors = "estimator", estimator_content(obj, enc), enc.tensors
+    elif is_pipeline(obj):
+        from sklearn.utils.validation import check_is_fitted
+
+        check_is_fitted(obj)
+        kind, (content, tensors) = "estimator", pipeline_content(obj)
     else:
-        raise TypeError(f"gn.save takes an nn.Module or a glassnet estimator, got {type(obj).__name__}")
+        raise TypeError(f"gn.save takes an nn.Module or a glassnet estimator, alone or at the end of a scikit-learn "
+                        f"pipeline, got {type(obj).__name__}")
     return write_file(path, tensors, _header(kind, obj, content, metadata), overwrite=overwrite)
 
 
 def load_with_metadata(path: str | os.PathLike, *, sha256: str | None = None) -> tuple[Any, dict[str, Any]]:
-    """Load a module or estimator file; returns it with the file's verified JSON metadata. ``sha256``: the hex
-    SHA-256 that the whole file must have (a hash from a source you trust: the file's checksums alone show
-    that it is intact, not who wrote it)."""
+    """Load a module, estimator or pipeline file; returns it with the file's verified JSON metadata.
+
+    A command-line model written before the command line saved pipelines comes back as the pipeline it describes.
+    ``sha256``: the hex SHA-256 that the whole file must have (a hash from a source you trust: the file's
+    checksums alone show that it is intact, not who wrote it).
+    """
     tensors, meta = read_file(path, sha256=sha256)
     content = meta.get("content")
     if not isinstance(content, dict):
         raise ModelFileError(f"{path} has no content description")
     if meta["kind"] == "module":
         return build_module(content, tensors, path), meta
+    if meta["kind"] == "estimator" and "object" in content:
+        return restore_pipeline(content, tensors), meta
     if meta["kind"] == "estimator":
-        return restore_estimator(meta.get("class"), content, tensors), meta
+        est = restore_estimator(meta.get("class"), content, tensors)
+        return (tabular_pipeline(est, meta) if is_tabular_v1(meta) else est), meta
     raise ModelFileError(f"{path} is a training checkpoint, not a model; resume training from it instead")
 
 
 def load(path: str | os.PathLike, *, sha256: str | None = None) -> Any:
-    """Load what :func:`save` wrote: an nn.Module or a fitted estimator. Never runs code from the file.
+    """Load what :func:`save` wrote: an nn.Module, a fitted estimator or a pipeline. Never runs code from the file.
     ``sha256``: the hex SHA-256 the whole file must have, for a file whose origin matters."""
     return load_with_metadata(path, sha256=sha256)[0]
 

@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     if args.steps < 1:
         raise UsageError(f"--steps must be positive, got {args.steps}")
     rows = Rows(args)
-    y = rows.class_indices()
+    y = rows.class_labels()
     low, high, range_source = rows.input_range()
     eps = sorted({0.0, *args.eps})
     with warnings.catch_warnings():

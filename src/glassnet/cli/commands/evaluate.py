@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     print(metric_line(metrics, ""))
     if "confusion_matrix" in metrics:
-        names = [str(c) for c in model.class_names()]
+        names = [str(c) for c in model.labels.classes]
         width = max(6, *map(len, names)) + 1
         print("confusion matrix (rows: true, columns: predicted)")
         print(" " * width + "".join(n.rjust(width) for n in names))

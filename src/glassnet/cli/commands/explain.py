@@ -13,6 +13,7 @@ import numpy as np
 from ...inspect import explain
 from ..errors import UsageError
 from ..inspection import Rows, add_data_arguments, output_dir, write_results
+from ..preprocessing import describe
 
 METHODS = ("integrated_gradients", "saliency", "gradient_x_input")
 
@@ -45,10 +46,10 @@ class _TableModel:
         return self
 
     def predict(self, X: Any) -> np.ndarray:  # noqa: N803
-        model, x = self.model, self.model.features(X)
+        model = self.model
         if model.task == "classification":
-            return model.proba(x).argmax(axis=1)
-        return np.asarray(model.est.predict(x), dtype=np.float64)
+            return model.proba(X).argmax(axis=1)
+        return np.asarray(model.model.predict(model.inputs(X)), dtype=np.float64)
 
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:  # noqa: N803
         from sklearn.metrics import accuracy_score, r2_score
@@ -102,16 +103,15 @@ def _permutation(rows: Rows, args: argparse.Namespace) -> dict[str, tuple[float,
 
 def _heatmaps(rows: Rows, per_column: np.ndarray, target: np.ndarray) -> dict[str, Any] | None:
     """Mean attribution per pixel for each class explained, where the columns form a square image (8x8 digits)."""
-    pre = rows.model.preprocessor
     n = per_column.shape[1]
     side = math.isqrt(n)
-    numeric = pre is None or all(c["kind"] == "numeric" and not c["missing_flag"] for c in pre.columns)
+    numeric = all(c["kind"] == "numeric" and not c["missing_flag"] for c in describe(rows.model.model))
     if not numeric or side < 8 or side * side != n:
         return None
-    est, names = rows.model.est, rows.model.class_names() if rows.model.task == "classification" else None
+    classifier = rows.model.task == "classification"
     maps = {}
     for t in np.unique(target):
-        label = str(names[int(est.classes_[t])]) if names is not None else "output"
+        label = str(rows.model.output_label(int(t))) if classifier else "output"
         maps[label] = {"rows": int((target == t).sum()),
                        "values": per_column[target == t].mean(axis=0).reshape(side, side).tolist()}
     return {"shape": [side, side], "classes": maps}

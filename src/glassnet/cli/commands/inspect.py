@@ -1,4 +1,5 @@
-"""glassnet inspect MODEL: show what a model file holds, after verifying it."""
+"""glassnet inspect MODEL: show what a model file holds, after verifying it: the network, its settings, the
+pipeline's preprocessing, and the inputs of its ONNX export."""
 
 from __future__ import annotations
 
@@ -6,9 +7,11 @@ import argparse
 import json
 from pathlib import Path
 
+from ...io.pipelines import final_estimator, is_pipeline
 from ..metrics import metric_line
 from ..model_metadata import load_model
-from ..preprocessing import Preprocessor
+from ..onnx_export import input_columns
+from ..preprocessing import describe, summary
 
 
 def add_parser(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -22,10 +25,13 @@ def add_parser(subparsers: argparse._SubParsersAction, common: argparse.Argument
 
 
 def run(args: argparse.Namespace) -> int:
-    """Print the architecture, labels, settings, training data, metrics and preprocessing of a model file."""
+    """Print the architecture, labels, settings, training data, metrics, preprocessing and ONNX inputs of a model
+    file."""
     obj, meta = load_model(args.model, sha256=args.expect_sha256)
+    est = final_estimator(obj)
     if args.json:
-        print(json.dumps({k: v for k, v in meta.items() if k not in ("content", "tensors")}, indent=2))
+        shown = {k: v for k, v in meta.items() if k not in ("content", "tensors")}
+        print(json.dumps({**shown, "columns": describe(obj), "onnx_inputs": input_columns(obj)}, indent=2))
         return 0
     arch = meta.get("architecture", {})
     rows = [("file", f"{args.model} ({Path(args.model).stat().st_size:,} bytes)"),
@@ -41,9 +47,13 @@ def run(args: argparse.Namespace) -> int:
         rows.append(("labels", ", ".join(map(str, labels[:50])) + (f", ... ({len(labels)} in all)" if len(labels) > 50
                                                                      else "")))
     training = meta.get("training", {})
-    if meta["kind"] == "estimator":
+    if est is not None:
         kept = f" (weights kept from epoch {training['kept_epoch']})" if "kept_epoch" in training else ""
-        rows.append(("epochs", f"{getattr(obj, 'n_iter_', '?')}{kept}"))
+        if training.get("refit"):
+            kept = f" on all {training['refit']['rows']} training rows, the count early stopping chose"
+        rows.append(("epochs", f"{getattr(est, 'n_iter_', '?')}{kept}"))
+        if training.get("stopped"):
+            rows.append(("stopped", training["stopped"]))
     data = training.get("data")
     if data:
         where = Path(data["file"]).name if "file" in data else f"built-in {data.get('dataset')}"
@@ -52,21 +62,33 @@ def run(args: argparse.Namespace) -> int:
         rows.append(("metrics", metric_line(meta["metrics"], "") + " (held-out rows)"))
     for name, value in rows:
         print(f"{name:<14}{value}")
-    if meta["kind"] == "estimator":  # every effective setting, marking those that differ from the class's default
-        defaults = type(obj)().get_params(deep=False)
+    if est is not None:  # every effective setting, marking those that differ from the class's default
+        defaults = type(est)().get_params(deep=False)
         print("estimator settings")
-        for k, v in obj.get_params(deep=False).items():
+        for k, v in est.get_params(deep=False).items():
             changed = f"  (default {defaults[k]!r})" if repr(v) != repr(defaults.get(k)) else ""
             print(f"  {k:<22}{v!r}{changed}")
     if training.get("settings"):
         print("run settings")
         for k, v in training["settings"].items():
             print(f"  {k:<22}{v!r}")
-    if meta.get("preprocessing"):
-        print("preprocessing")
-        lines = Preprocessor.from_dict(meta["preprocessing"]).summary().splitlines()
+    if is_pipeline(obj):
+        lines = summary(obj).splitlines() or repr(obj).splitlines()
+        print("preprocessing" + (" (a scikit-learn pipeline)" if lines else ""))
         for line in lines[:20]:
             print(f"  {line}")
         if len(lines) > 20:
-            print(f"  ... and {len(lines) - 20} more columns (--json shows all)")
+            print(f"  ... and {len(lines) - 20} more columns")
+    _print_onnx_inputs(obj)
     return 0
+
+
+def _print_onnx_inputs(obj: object) -> None:
+    """The inputs of ``glassnet export --onnx``: one per column (name, type, how a missing value is passed)."""
+    inputs = input_columns(obj)
+    print(f"onnx inputs   {len(inputs)}, in this order" + (", each of shape [N, 1]" if len(inputs) > 1 else ""))
+    for c in inputs[:20]:
+        shape = "" if len(inputs) > 1 else f" {c['shape']}"
+        print(f"  {c['name']:<22}{c['type']}{shape}, missing as {c['missing']}")
+    if len(inputs) > 20:
+        print(f"  ... and {len(inputs) - 20} more (--json shows all)")

@@ -37,6 +37,10 @@ def add_parser(subparsers: argparse._SubParsersAction, common: argparse.Argument
     p.add_argument("--scale-target", action=argparse.BooleanOptionalAction, default=None,
                    help="regression: train on the standardized target, folded back into the model "
                         f"(default: {shown(run.scale_target)})")
+    p.add_argument("--refit", action=argparse.BooleanOptionalAction, default=None,
+                   help="once early stopping has chosen the epoch count, train anew on all training rows (the "
+                        "validation rows too) for that many epochs (default: auto, with fewer than "
+                        f"{settings.REFIT_ROWS:,} training rows)")
     p.add_argument("--test-fraction", type=float, default=None, metavar="F",
                    help=f"rows held out for the final metric, 0 for none (default: {run.test_fraction})")
     p.add_argument("--config", default=None, metavar="FILE", help="TOML file of settings (command line wins)")
