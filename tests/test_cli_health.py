@@ -86,8 +86,11 @@ def test_a_diverging_run_stops_at_the_bad_step_and_saves_finite_weights(work, ca
     table = pd.read_csv("data.csv")
     table["y"] = table["a"] * 1e20  # its square overflows float32 at the first step
     table.drop(columns=["label"]).to_csv("big.csv", index=False)
+    # no epoch ends with a finite loss: the run fails (exit 2) unless the model is kept on purpose
+    assert glassnet("train", "big.csv", "--target", "y", "--no-scale-target", "--run-dir", "failed") == 2
+    assert "no epoch ended with a finite loss" in capsys.readouterr().err
     assert glassnet("train", "big.csv", "--target", "y", "--no-scale-target", "--run-dir", "run",
-                    "--output", "m.safetensors") == 0
+                    "--output", "m.safetensors", "--keep-diverged") == 0
     captured = capsys.readouterr()
     assert "warning: training stopped at step 1 (epoch 1): the loss became inf" in captured.err
     assert "overflow encountered" not in captured.err  # NumPy's warnings add nothing to the guard's

@@ -279,13 +279,18 @@ def test_truncated_file_is_detected(tmp_path):
 
 
 def _rewrite_meta(path, edit):
+    # a crafted file: the metadata edited and its checksum recomputed, as anyone who edits a file can
+    import hashlib
+
     from safetensors.numpy import load_file, save_file
 
     tensors = load_file(str(path))
     _, header = _header(path)
     meta = json.loads(header["__metadata__"]["glassnet"])
     edit(meta)
-    save_file(tensors, str(path), metadata={"glassnet": json.dumps(meta)})
+    text = json.dumps(meta)
+    checksum = hashlib.sha256(text.encode()).hexdigest()
+    save_file(tensors, str(path), metadata={"glassnet": text, "glassnet_sha256": checksum})
 
 
 @pytest.mark.parametrize("edit, message", [

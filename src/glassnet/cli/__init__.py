@@ -15,6 +15,7 @@ import warnings
 from typing import Any
 
 from .. import __version__
+from ..io.errors import shorten
 from .commands import COMMANDS
 from .errors import UsageError
 
@@ -65,8 +66,8 @@ def main(argv: list[str] | None = None) -> int:
             if debug:
                 raise
             if isinstance(e, USER_ERRORS):
-                print(f"glassnet: error: {e}", file=sys.stderr)
+                print(f"glassnet: error: {shorten(str(e), 1500)}", file=sys.stderr)
                 return 2
-            print(f"glassnet: internal error ({type(e).__name__}): {e}\n"
+            print(f"glassnet: internal error ({type(e).__name__}): {shorten(str(e), 1500)}\n"
                   "run again with --debug to see the traceback", file=sys.stderr)
             return 1

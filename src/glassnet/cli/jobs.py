@@ -98,6 +98,10 @@ def _load_source(settings: RunSettings) -> tuple[dict[str, np.ndarray], np.ndarr
     y = table.pop(target)
     for col in settings.drop:
         table.pop(col)
+    infinite = np.flatnonzero(np.isinf(y)) if y.dtype.kind == "f" else []
+    if len(infinite):
+        raise UsageError(f"target column {target!r} has {len(infinite)} infinite values (rows "
+                         f"{infinite[:5].tolist()}); fix or drop those rows")
     missing = missing_mask(y)
     if missing.any() and not settings.drop_missing_target:
         raise UsageError(f"target column {target!r} has {int(missing.sum())} missing values; "

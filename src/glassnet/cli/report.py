@@ -204,8 +204,10 @@ def plot_confusion(matrix: Any, labels: list[Any], path: str | Path) -> Path:
     fig.colorbar(im, ax=ax)
     ticks = range(k)
     long = k > 6 or max(len(str(v)) for v in labels) > 4
-    ax.set_xticks(ticks, [str(v) for v in labels], rotation=45 if long else 0, ha="right" if long else "center")
-    ax.set_yticks(ticks, [str(v) for v in labels])
+    # labels are the user's data, shown as written: "$x$" is not math markup here
+    ax.set_xticks(ticks, [str(v) for v in labels], rotation=45 if long else 0, ha="right" if long else "center",
+                  parse_math=False)
+    ax.set_yticks(ticks, [str(v) for v in labels], parse_math=False)
     ax.set(title="Confusion matrix\n(held-out rows)", xlabel="predicted", ylabel="true")
     if k <= 20:
         threshold = m.max() / 2 if m.size else 0

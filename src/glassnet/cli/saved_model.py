@@ -13,12 +13,12 @@ from typing import Any
 import numpy as np
 from sklearn.base import is_classifier
 
-from .. import io
 from ..estimators import TableColumns
 from ..io.estimators import fractional
 from ..io.pipelines import final_estimator
 from .errors import UsageError
 from .metrics import classification_metrics, regression_metrics
+from .model_metadata import load_model
 from .preprocessing import LabelEncoder, check_target, columns_of
 from .tables import import_pandas
 
@@ -26,12 +26,12 @@ from .tables import import_pandas
 class SavedModel:
     """A loaded model file: ``model`` (a Pipeline or an estimator), its final estimator ``est``, labels and task."""
 
-    def __init__(self, path: str | Path) -> None:
-        obj, meta = io.load_with_metadata(path)
+    def __init__(self, path: str | Path, *, sha256: str | None = None) -> None:
+        obj, meta = load_model(path, sha256=sha256)
         est = final_estimator(obj)
         if est is None:
-            raise UsageError(f"{path} holds a {meta['class']}, not a trained model (a glassnet estimator, or a "
-                             "pipeline ending in one)")
+            raise UsageError(f"{path} holds a {meta.get('class', '?')}, not a trained model (a glassnet estimator, or "
+                             "a pipeline ending in one)")
         self.model, self.est, self.meta = obj, est, meta
         self.task = "classification" if is_classifier(est) else "regression"
         self.target = meta.get("target", "target")

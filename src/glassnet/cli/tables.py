@@ -1,13 +1,16 @@
 """Data tables for the command line: CSV, TSV and Parquet files read and written through pandas.
 
 A CSV file's delimiter (comma, semicolon, tab or bar; a semicolon file may use decimal commas) and encoding
-(UTF-8, else Latin-1) are detected; ``-`` reads CSV from standard input.
+(UTF-8, else Latin-1) are detected; ``-`` reads CSV from standard input. Duplicate column names are refused
+(pandas would rename them silently), and Parquet's exact decimals are read as numbers.
 """
 
 from __future__ import annotations
 
+import decimal
 import functools
 import io as pyio
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -53,7 +56,25 @@ def _read_csv(pd: Any, source: Any, sep: str, encoding: str) -> Any:
         values = pd.read_csv(_rewound(source), sep=sep, nrows=200, dtype=str, encoding=encoding).stack()
         comma, point = (values.str.fullmatch(rf"[-+]?\d*\{mark}\d+").any() for mark in ",.")
         decimal = "," if comma and not point else "."
+    header = pd.read_csv(_rewound(source), sep=sep, header=None, nrows=1, dtype=str, encoding=encoding,
+                         keep_default_na=False)
+    _refuse_duplicates([str(v) for v in header.iloc[0]] if len(header) else [])
     return pd.read_csv(_rewound(source), sep=sep, decimal=decimal, encoding=encoding)
+
+
+def _refuse_duplicates(names: list[str]) -> None:
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ValueError(f"duplicate column names {dupes[:10]}; every column needs a name of its own")
+
+
+def _decimals_as_numbers(df: Any) -> Any:
+    """Columns of exact decimals (Parquet's decimal type, read by pandas as Python Decimal objects) as floats."""
+    for name in df.select_dtypes(include="object").columns:
+        present = df[name].dropna()
+        if len(present) and all(isinstance(v, decimal.Decimal) for v in present):
+            df[name] = df[name].astype("float64")
+    return df
 
 
 def _rewound(source: Any) -> Any:
@@ -76,7 +97,10 @@ def read_table(path: str | Path) -> Any:
     pd = import_pandas()
     try:
         if fmt == "parquet":
-            return pd.read_parquet(path)
+            import pyarrow.parquet as pq
+
+            _refuse_duplicates([str(c) for c in pq.read_schema(path).names])
+            return _decimals_as_numbers(pd.read_parquet(path))
         sep = "\t" if fmt == "tsv" else ","
         try:
             return _read_csv(pd, source, sep, "utf-8")
@@ -97,10 +121,12 @@ def write_table(df: Any, path: str | Path | None, force: bool) -> None:
     fmt = _table_format(path)
     if path.is_dir():
         raise UsageError(f"--output {path} is a directory; give a file name")
-    if path.exists() and not force:
+    if os.path.lexists(path) and not force:
         raise UsageError(f"{path} already exists; pass --force to replace it")
-    # written whole, then renamed into place: never a half-written table
-    if fmt == "parquet":
-        io.atomic_write(path, df.to_parquet(index=False))
-    else:
-        io.atomic_write(path, df.to_csv(index=False, sep="\t" if fmt == "tsv" else ",").encode())
+    # written whole, then renamed into place (or, without --force, linked: never over a file made meanwhile)
+    blob = df.to_parquet(index=False) if fmt == "parquet" else \
+        df.to_csv(index=False, sep="\t" if fmt == "tsv" else ",").encode()
+    try:
+        io.atomic_write(path, blob, overwrite=force)
+    except FileExistsError:
+        raise UsageError(f"{path} already exists; pass --force to replace it") from None

@@ -71,12 +71,14 @@ def save(obj: Any, path: str | os.PathLike, *, overwrite: bool = False,
     return write_file(path, tensors, _header(kind, obj, content, metadata), overwrite=overwrite)
 
 
-def load_with_metadata(path: str | os.PathLike) -> tuple[Any, dict[str, Any]]:
+def load_with_metadata(path: str | os.PathLike, *, sha256: str | None = None) -> tuple[Any, dict[str, Any]]:
     """Load a module, estimator or pipeline file; returns it with the file's verified JSON metadata.
 
     A command-line model written before the command line saved pipelines comes back as the pipeline it describes.
+    ``sha256``: the hex SHA-256 that the whole file must have (a hash from a source you trust: the file's
+    checksums alone show that it is intact, not who wrote it).
     """
-    tensors, meta = read_file(path)
+    tensors, meta = read_file(path, sha256=sha256)
     content = meta.get("content")
     if not isinstance(content, dict):
         raise ModelFileError(f"{path} has no content description")
@@ -90,9 +92,10 @@ def load_with_metadata(path: str | os.PathLike) -> tuple[Any, dict[str, Any]]:
     raise ModelFileError(f"{path} is a training checkpoint, not a model; resume training from it instead")
 
 
-def load(path: str | os.PathLike) -> Any:
-    """Load what :func:`save` wrote: an nn.Module, a fitted estimator or a pipeline. Never runs code from the file."""
-    return load_with_metadata(path)[0]
+def load(path: str | os.PathLike, *, sha256: str | None = None) -> Any:
+    """Load what :func:`save` wrote: an nn.Module, a fitted estimator or a pipeline. Never runs code from the file.
+    ``sha256``: the hex SHA-256 the whole file must have, for a file whose origin matters."""
+    return load_with_metadata(path, sha256=sha256)[0]
 
 
 def save_checkpoint(path: str | os.PathLike, estimator: Any, state: dict[str, Any], *,

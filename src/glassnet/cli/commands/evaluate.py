@@ -18,12 +18,14 @@ def add_parser(subparsers: argparse._SubParsersAction, common: argparse.Argument
     p.add_argument("data", help="CSV, TSV or Parquet file; - reads CSV from standard input")
     p.add_argument("--target", default=None, help="target column (default: the one used in training)")
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    p.add_argument("--expect-sha256", default=None, metavar="HEX",
+                   help="refuse the model file unless its SHA-256 (as sha256sum prints it) is this one")
     return p
 
 
 def run(args: argparse.Namespace) -> int:
     """Print the metrics (accuracy, F1, log-loss and the confusion matrix, or R², MAE, RMSE)."""
-    model = SavedModel(args.model)
+    model = SavedModel(args.model, sha256=args.expect_sha256)
     df = read_table(args.data)
     target = args.target or model.target
     if target in model.feature_columns():

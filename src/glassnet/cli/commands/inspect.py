@@ -7,10 +7,10 @@ import argparse
 import json
 from pathlib import Path
 
-from ... import io
 from ...io.pipelines import final_estimator, is_pipeline
 from .. import health
 from ..metrics import metric_line
+from ..model_metadata import load_model
 from ..onnx_export import input_columns
 from ..preprocessing import describe, summary
 
@@ -20,13 +20,15 @@ def add_parser(subparsers: argparse._SubParsersAction, common: argparse.Argument
     p = subparsers.add_parser("inspect", parents=[common], help="show what a model file holds")
     p.add_argument("model")
     p.add_argument("--json", action="store_true", help="print the metadata as JSON")
+    p.add_argument("--expect-sha256", default=None, metavar="HEX",
+                   help="refuse the model file unless its SHA-256 (as sha256sum prints it) is this one")
     return p
 
 
 def run(args: argparse.Namespace) -> int:
     """Print the architecture, labels, settings, training data, metrics, training health, preprocessing and ONNX
     inputs of a model file."""
-    obj, meta = io.load_with_metadata(args.model)
+    obj, meta = load_model(args.model, sha256=args.expect_sha256)
     est = final_estimator(obj)
     if args.json:
         shown = {k: v for k, v in meta.items() if k not in ("content", "tensors")}
@@ -34,14 +36,17 @@ def run(args: argparse.Namespace) -> int:
         return 0
     arch = meta.get("architecture", {})
     rows = [("file", f"{args.model} ({Path(args.model).stat().st_size:,} bytes)"),
-            ("format", f"{meta['format']} v{meta['format_version']}, written by glassnet {meta['glassnet_version']}"),
-            ("kind", f"{meta['kind']} {meta['class']}" + (f" ({meta['task']})" if meta.get("task") else ""))]
+            ("format", f"{meta['format']} v{meta['format_version']}, written by glassnet "
+                       f"{meta.get('glassnet_version', '?')}"),
+            ("kind", f"{meta['kind']} {meta.get('class', '?')}" + (f" ({meta['task']})" if meta.get("task") else ""))]
     if "sizes" in arch:
-        rows.append(("architecture", " -> ".join(map(str, arch["sizes"])) +
-                     f", {arch['activation']}, dropout {arch['dropout']}"))
+        sizes = " -> ".join(map(str, arch["sizes"][:50])) + (" -> ..." if len(arch["sizes"]) > 50 else "")
+        rows.append(("architecture", f"{sizes}, {arch.get('activation', '?')}, dropout {arch.get('dropout', '?')}"))
     rows.append(("parameters", f"{arch.get('n_parameters', 0):,}"))
     if meta.get("labels"):
-        rows.append(("labels", ", ".join(map(str, meta["labels"]))))
+        labels = meta["labels"]
+        rows.append(("labels", ", ".join(map(str, labels[:50])) + (f", ... ({len(labels)} in all)" if len(labels) > 50
+                                                                     else "")))
     training = meta.get("training", {})
     if est is not None:
         kept = f" (weights kept from epoch {training['kept_epoch']})" if "kept_epoch" in training else ""

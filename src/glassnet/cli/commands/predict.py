@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -21,15 +22,17 @@ def add_parser(subparsers: argparse._SubParsersAction, common: argparse.Argument
     p.add_argument("--id", nargs="+", default=[], metavar="COL",
                    help="copy these columns (row identifiers) into the predictions, in front")
     p.add_argument("--force", action="store_true", help="replace an existing output file")
+    p.add_argument("--expect-sha256", default=None, metavar="HEX",
+                   help="refuse the model file unless its SHA-256 (as sha256sum prints it) is this one")
     return p
 
 
 def run(args: argparse.Namespace) -> int:
     """Write the predictions to --output, or as CSV to standard output."""
-    model = SavedModel(args.model)
+    model = SavedModel(args.model, sha256=args.expect_sha256)
     if args.output and Path(args.output).is_dir():
         raise UsageError(f"--output {args.output} is a directory; give a file name")
-    if args.output and Path(args.output).exists() and not args.force:
+    if args.output and os.path.lexists(args.output) and not args.force:
         raise UsageError(f"{args.output} already exists; pass --force to replace it")
     df = read_table(args.data)
     absent = [c for c in args.id if c not in df.columns]

@@ -23,6 +23,9 @@ def add_parser(subparsers: argparse._SubParsersAction, common: argparse.Argument
                    help="checkpoint every N epochs (default: 0, only on Ctrl-C and at the end)")
     p.add_argument("--resume", default=None, metavar="RUN_DIR",
                    help="continue a run from its checkpoint; with --epochs N, train it on to N epochs in all")
+    p.add_argument("--keep-diverged", action="store_true",
+                   help="save the model even when no epoch ended with a finite loss (default: such a run fails, "
+                        "exit status 2)")
     add_estimator_options(p)
     return p
 
@@ -80,10 +83,12 @@ def add_estimator_options(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Start a run from the settings given, or continue one (--resume) with the settings it started with."""
     if not args.resume:
-        return runs.start(settings.resolve_settings(args), force=args.force, quiet=args.quiet)
+        return runs.start(settings.resolve_settings(args), force=args.force, quiet=args.quiet,
+                          keep_diverged=args.keep_diverged)
     given = [name for name in settings.settings_given(args) if name != "max_iter"]
     if given:
         raise UsageError(f"--resume takes every setting from the run directory (only --epochs may change); "
                          f"drop {given}")
     flag = getattr(args, "typed_flags", {}).get("max_iter", "--epochs")
-    return runs.resume(Path(args.resume), epochs=args.max_iter, epochs_flag=flag, force=args.force, quiet=args.quiet)
+    return runs.resume(Path(args.resume), epochs=args.max_iter, epochs_flag=flag, force=args.force, quiet=args.quiet,
+                       keep_diverged=args.keep_diverged)
