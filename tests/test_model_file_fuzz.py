@@ -4,7 +4,9 @@ glassnet's own ModelFileError, never another exception, and stay within a memory
 recomputed after the change (a deliberate edit) must be refused or load to a model that predicts without error.
 
 Hypothesis drives the mutations, derandomized (the same examples every run) and bounded by ``max_examples``; the
-whole search runs in a subprocess whose address space may grow by only 512 MiB (RLIMIT_AS).
+whole search runs in a subprocess whose address space may grow by only 2 GiB (RLIMIT_AS): Hypothesis's own
+bookkeeping takes several hundred MiB over 800 examples, so a tighter cap fails inside Hypothesis, not glassnet;
+the tight caps on single hostile files are in test_hostile_files.py.
 """
 
 import hashlib
@@ -211,7 +213,7 @@ def test_mutated_model_files_load_exactly_or_are_refused_within_a_memory_cap(tmp
     sys.path.insert(0, {tests!r})
     import test_model_file_fuzz
     test_model_file_fuzz.run({str(tmp_path)!r})
-    """, cap_mb=512, timeout=900)
+    """, cap_mb=2048, timeout=900)
     assert result.returncode == 0, (result.stdout[-2000:], result.stderr[-6000:])
     assert result.stdout.count("passed") == 4, result.stdout
 
