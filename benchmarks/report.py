@@ -26,6 +26,8 @@ TARGETS = [
     ("estimators", "digits-defaults", "sklearn/glassnet", ">=", 2.0),
     ("memory", None, "glassnet/torch", "<=", 1.0),
     ("inspect", None, "glassnet/torch", "<=", 1.0),
+    ("monitor", "mnist", "loop+monitor/loop", "<=", 1.03),
+    ("monitor", "tiny", "loop+monitor/loop", "<=", 1.05),
 ]
 
 
@@ -45,7 +47,8 @@ def _figure(row: Row) -> float | None:
 
 
 def ratios(rows: list[Row]) -> dict[str, float]:
-    """glassnet/X for every other library X, floor/glassnet, torch-floor/torch and sklearn/glassnet."""
+    """glassnet/X for every other library X, floor/glassnet, torch-floor/torch, sklearn/glassnet, and the monitor's
+    cost (loop+monitor/loop)."""
     fig = {r.lib: _figure(r) for r in rows if _figure(r)}
     out = {}
     gn = fig.get("glassnet")
@@ -58,6 +61,9 @@ def ratios(rows: list[Row]) -> dict[str, float]:
         out["torch-floor/torch"] = fig["torch-floor"] / fig["torch"]
     if gn and "sklearn" in fig:
         out["sklearn/glassnet"] = fig["sklearn"] / gn
+    for watched in ("loop+monitor", "loop+monitor+guard"):  # the monitor case: its cost
+        if "loop" in fig and watched in fig:
+            out[f"{watched}/loop"] = fig[watched] / fig["loop"]
     return out
 
 
@@ -102,7 +108,8 @@ def _num(x: float | None, fmt: str) -> str:
 def _ratio_line(case: str, variant: str, rows: list[Row]) -> str:
     found = ratios(rows)
     shown = [k for k in ("glassnet/torch", "glassnet/sklearn", "glassnet/numpy", "floor/glassnet",
-                         "torch-floor/torch", "sklearn/glassnet") if k in found]
+                         "torch-floor/torch", "sklearn/glassnet", "loop+monitor/loop", "loop+monitor+guard/loop")
+             if k in found]
     if case == "memory":
         shown = [k for k in shown if k.startswith("glassnet/")]
     parts = [f"{k} {found[k]:.2f}" for k in shown]

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from . import estimators, inspection, memory, profiling, report, training
+from . import estimators, inspection, memory, monitor, profiling, report, training
 from .harness import LIBS, Config, Row, optional_module, threads
 
 CASES: dict[str, Callable[[Config, int], list[Row]]] = {
@@ -21,6 +21,7 @@ CASES: dict[str, Callable[[Config, int], list[Row]]] = {
     "estimators": estimators.estimators,
     "memory": memory.memory,
     "inspect": inspection.inspection,
+    "monitor": monitor.monitor,
 }
 
 
@@ -70,6 +71,8 @@ def titles(cfg: Config, cases: list[str]) -> dict[str, str]:
         out["memory"] = memory.METHOD
     if "inspect" in cases:
         out["inspect"] = inspection.describe(cfg)
+    if "monitor" in cases:
+        out["monitor"] = monitor.describe(cfg)
     return out
 
 

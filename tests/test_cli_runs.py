@@ -61,8 +61,10 @@ def model_bytes(path):
 def test_force_swaps_in_a_finished_run_and_keeps_the_old_one_when_the_new_one_fails(work, capsys):
     assert glassnet(*TRAIN, *SMALL, "--run-dir", "run") == 0
     old = model_bytes(work / "run")
-    # a new run that diverges: the old run stays whole, and nothing of the new one is left behind
-    code = glassnet(*TRAIN, *SMALL, "--run-dir", "run", "--force", "--solver", "sgd", "--lr", "1e30")
+    # a new run that fails (diverges without the NaN guard, which would stop it and keep its last good weights):
+    # the old run stays whole, and nothing of the new one is left behind
+    code = glassnet(*TRAIN, *SMALL, "--run-dir", "run", "--force", "--solver", "sgd", "--lr", "1e30",
+                    "--param", "monitor=false")
     assert code == 2 and "non-finite" in capsys.readouterr().err
     assert model_bytes(work / "run") == old and sorted(p.name for p in work.iterdir()) == ["data.csv", "run"]
     # a new run that finishes replaces the old one as a whole

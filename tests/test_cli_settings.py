@@ -27,10 +27,11 @@ def test_every_command_module_is_registered_and_parsed():
     modules = {m.name for m in pkgutil.iter_modules(commands.__path__)}
     assert modules == {c.__name__.rsplit(".", 1)[1] for c in commands.COMMANDS}
     parser = build_parser()
-    for name in modules:
+    for module in modules:
+        name = module.replace("_", "-")  # the lr_find module is the lr-find command
         args = parser.parse_args([name, *(["model", "data"] if name in ("predict", "evaluate", "explain", "attack") else
                                           ["x"] if name in ("inspect", "export", "report") else [])])
-        assert args.command == name and args.run is getattr(commands, name).run
+        assert args.command == name and args.run is getattr(commands, module).run
 
 
 def test_legacy_config_reads_back_unchanged():

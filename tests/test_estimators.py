@@ -52,7 +52,8 @@ def test_every_sklearn_parameter_keeps_name_and_default(ours, theirs):
     assert set(sk) <= set(mine)
     assert {k: mine[k] for k in sk} == sk
     own = {"dropout", "l1", "max_grad_norm", "device", "dtype", "adversarial", "adversarial_eps",
-           "adversarial_fraction", "validation_metric"} | ({"class_weight"} if ours is MLPClassifier else set())
+           "adversarial_fraction", "validation_metric", "monitor"} | (
+        {"class_weight"} if ours is MLPClassifier else set())
     assert set(mine) - set(sk) == own
 
 
@@ -315,7 +316,10 @@ def test_history_records(iris):
                         random_state=0).fit(X, y)
     assert len(clf.history_) == clf.n_iter_ == 15
     first, last = clf.history_[0], clf.history_[-1]
-    assert set(first) == {"epoch", "loss", "val_score", "val_loss", "lr", "wall_time", "grad_norm", "weight_norm"}
+    kept = {"epoch", "loss", "val_score", "val_loss", "lr", "wall_time", "grad_norm", "weight_norm"}
+    monitored = {"update_ratio", "dead_fraction", "saturated_fraction", "loss_spikes", "loss_spike_max"}
+    assert set(first) == kept | monitored
+    assert set(MLPClassifier(max_iter=2, monitor=False).fit(X, y).history_[0]) == kept
     assert [r["epoch"] for r in clf.history_] == list(range(1, 16))
     assert [r["loss"] for r in clf.history_] == clf.loss_curve_
     assert [r["val_score"] for r in clf.history_] == clf.validation_scores_
@@ -555,10 +559,26 @@ def test_make_classification_converges_before_max_iter():
 
 
 @pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning", "ignore:invalid value:RuntimeWarning")
-def test_divergence_stops_with_a_clear_error():
+def test_divergence_without_the_monitor_stops_with_a_clear_error():
     X, y = make_regression(n_samples=100, n_features=4, random_state=0)
     with pytest.warns(RuntimeWarning, match="training loss became"), pytest.raises(ValueError, match="non-finite"):
-        MLPRegressor(solver="sgd", learning_rate_init=10.0, momentum=0.99, max_iter=50, random_state=0).fit(X, y * 1e6)
+        MLPRegressor(solver="sgd", learning_rate_init=10.0, momentum=0.99, max_iter=50, random_state=0,
+                     monitor=False).fit(X, y * 1e6)
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning", "ignore:invalid value:RuntimeWarning")
+def test_divergence_stops_at_the_bad_step_and_keeps_the_last_good_weights():
+    X, y = make_regression(n_samples=100, n_features=4, random_state=0)
+    seen = []
+    est = MLPRegressor(solver="sgd", learning_rate_init=10.0, momentum=0.99, max_iter=50, random_state=0)
+    with pytest.warns(RuntimeWarning, match=r"training stopped at step \d+ \(epoch \d+\).*learning_rate_init"):
+        est.fit(X, y * 1e6, callbacks=[lambda e, record: seen.append(record)])
+    event = est.history_[-1]["nonfinite"]
+    assert est.n_iter_ == len(est.loss_curve_) == len(est.history_) - 1  # the cut epoch is recorded, not counted
+    assert seen[-1] is est.history_[-1]  # the estimator's callbacks see it (the command line logs it)
+    assert event["quantity"] in ("loss", "gradient") and event["step"] >= 1
+    assert all(np.isfinite(a).all() for a in est.coefs_ + est.intercepts_)
+    assert np.isfinite(est.predict(X)).all()
 
 
 @pytest.mark.parametrize("activation", ["leaky_relu", "gelu", "elu", "silu"])

@@ -125,3 +125,31 @@ def test_robust_digits_adversarial_training_pays_off() -> None:
     assert pgd["robust"][0.1] > standard["robust"][0.1] + 0.2
     assert pgd["robust"][0.0] > standard["robust"][0.0] - 0.05
     assert standard["completeness"] < 0.01
+
+
+@pytest.fixture(scope="module")
+def diagnose_example():
+    pytest.importorskip("matplotlib")
+    spec = importlib.util.spec_from_file_location("diagnose_example", EXAMPLES / "diagnose.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_diagnose_example_names_the_failure_and_the_fix_cures_it(diagnose_example, tmp_path, capsys):
+    result = diagnose_example.main(tmp_path)
+    assert "vanishing_gradients" in [f.kind for f in result["before"]] and result["after"] == []
+    failing, fixed = result["accuracy"]
+    assert failing < 0.3 < 0.9 < fixed
+    assert result["lr_find"].reliable
+    for path in result["plots"]:
+        assert path.parent == tmp_path and path.read_bytes()[:4] == b"\x89PNG"
+    out = capsys.readouterr().out
+    assert "vanishing_gradients (layer 0)" in out and "no problems found" in out
+
+
+def test_diagnose_script_runs(tmp_path):
+    pytest.importorskip("matplotlib")
+    result = subprocess.run([sys.executable, str(EXAMPLES / "diagnose.py"), str(tmp_path)], capture_output=True,
+                            text=True, timeout=300, check=True, env=ENV)
+    assert "fixed network: test accuracy" in result.stdout and (tmp_path / "diagnose_lr_find.png").exists()

@@ -223,3 +223,30 @@ def test_gradcheck_accepts_float32_inputs_and_checks_in_float64(xp) -> None:
 
     assert gn.gradcheck(square, [to_xp(xp, U(4), dtype="float32")])
     assert all(d == xp.float64 for d in seen)
+
+
+def test_gradcheck_reports_the_worst_element(xp) -> None:
+    def off_at_one_element(x: gn.Tensor) -> gn.Tensor:
+        # x^2 with a backward that is right except at element (1, 0), where it is off by 0.5
+        def backward(g):
+            wrong = np.zeros((3, 2))
+            wrong[1, 0] = 0.5
+            return (g * 2.0 * x.data + to_xp(xp, wrong),)
+
+        return gn.Tensor._make(x.data * x.data, x.xp, (x,), backward)
+
+    with pytest.raises(gn.GradcheckError) as caught:
+        gn.gradcheck(off_at_one_element, [to_xp(xp, U(3, 2))])
+    e = caught.value
+    assert (e.input, e.index, e.mismatches, e.size) == (0, (1, 0), 1, 6)
+    assert e.error > e.allowed and abs(e.analytic - e.numerical) == pytest.approx(e.error)
+    assert "1 of 6 elements are beyond tolerance" in str(e)
+    assert gn.gradcheck(off_at_one_element, [to_xp(xp, U(3, 2))], raise_exception=False) is False
+
+
+def test_gradcheck_docstring_example_runs() -> None:
+    import doctest
+    import sys
+
+    module = sys.modules["glassnet.inspect.gradcheck"]
+    assert doctest.testmod(module, optionflags=doctest.ELLIPSIS).failed == 0

@@ -22,8 +22,12 @@ def __getattr__(name: str) -> object:
         return importlib.import_module(f".{name}", __name__)
     if name in ("explain", "robust"):  # gn.explain.saliency, gn.robust.pgd...: modules of inspect
         return importlib.import_module(f".inspect.{name}", __name__)
+    if name in ("diagnose", "lr_find"):  # the range test needs the fit loop
+        from . import inspect
+
+        return getattr(inspect, name)
     raise AttributeError(f"module 'glassnet' has no attribute {name!r}")
 
-__all__ = ["GradcheckError", "MLPClassifier", "MLPRegressor", "Tensor", "__version__", "concatenate", "data", "explain",
-           "functional", "gradcheck", "load", "manual_seed", "maximum", "minimum", "nn", "no_grad", "optim", "robust",
-           "save", "stack", "to_numpy", "train", "where"]
+__all__ = ["GradcheckError", "MLPClassifier", "MLPRegressor", "Tensor", "__version__", "concatenate", "data",
+           "diagnose", "explain", "functional", "gradcheck", "load", "lr_find", "manual_seed", "maximum", "minimum",
+           "nn", "no_grad", "optim", "robust", "save", "stack", "to_numpy", "train", "where"]

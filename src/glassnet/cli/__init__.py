@@ -1,4 +1,4 @@
-"""The glassnet command line: train, predict, evaluate, explain, attack, inspect, export and report.
+"""The glassnet command line: train, predict, evaluate, lr-find, explain, attack, inspect, export and report.
 
 ``glassnet train`` with no arguments trains a classifier on scikit-learn's bundled digits.
 Each subcommand is one module in :mod:`glassnet.cli.commands`; this module parses the command line,

@@ -1,5 +1,5 @@
-"""Training report: matplotlib PNGs (loss, metric, learning rate, per-layer norms, confusion matrix or
-predicted-vs-actual) and one self-contained HTML page with the images embedded.
+"""Training report: matplotlib PNGs (loss, metric, learning rate, per-layer norms, training health, confusion
+matrix or predicted-vs-actual) and one self-contained HTML page with the images embedded and a health section.
 
 A run directory holds ``history.jsonl`` (one JSON record per epoch), ``config.json`` (settings)
 and ``evaluation.json`` (held-out metrics and predictions); :func:`build` turns them into the report, with
@@ -19,8 +19,9 @@ from typing import Any
 import numpy as np
 
 from .. import io
+from . import health
 
-_SKIP = {"epoch"}
+_SKIP = {"epoch", *health.MONITOR_KEYS}  # the monitor's fields have a plot of their own (cli.health)
 STYLE = """<style>
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 70em; color: #222; }
 table { border-collapse: collapse; margin-bottom: 1.5em; }
@@ -89,6 +90,10 @@ def why_stopped(est: Any, kept: int) -> str:
         return f"L-BFGS {'converged' if n < est.max_iter else 'reached the most iterations'} after {n} iterations"
     validation = est.early_stopping and any(_is_number(r.get("val_loss")) for r in history)
     losses = [r.get("loss") for r in history]
+    event = history[-1].get("nonfinite") if history else None
+    if isinstance(event, dict):  # the NaN guard (monitor=True) ended training before a bad step
+        return (f"stopped at step {event['step']} (epoch {event['epoch']}): the NaN guard ended training, "
+                f"the {event['quantity']} having become {event['value']}")
     if losses and not _is_number(losses[-1]):
         return f"stopped at epoch {len(history)}: the training loss became {losses[-1]}"
     watched = "validation loss" if validation and getattr(est, "validation_metric", "score") == "loss" else \
@@ -284,6 +289,11 @@ def build(run_dir: str | Path) -> Path:
     elif evaluation.get("task") == "regression" and evaluation.get("y_true"):
         plots["Predicted vs actual"] = plot_pred_vs_actual(evaluation["y_true"], evaluation["y_pred"],
                                                            run_dir / "predicted_vs_actual.png")
+    health_plot = health.plot(history, run_dir / "health.png")
+    if health_plot is not None:
+        plots["Training health"] = health_plot
+    # what glassnet train found (from the estimator, which knows its classes), or else the log's records
+    found = health.from_dicts(evaluation["health"]) if "health" in evaluation else health.findings(history)
     metrics = {k: v for k, v in evaluation.get("metrics", {}).items() if k != "confusion_matrix"}
     from .search_report import section  # a glassnet tune run's search; "" for others
 
@@ -299,6 +309,7 @@ def build(run_dir: str | Path) -> Path:
 <h2>Held-out metrics</h2>{_table(metrics) if metrics else "<p>none recorded</p>"}
 {search}
 <h2>Training</h2>{_table(_training_rows(history, evaluation))}
+<h2>Health</h2>{health.to_html(found)}
 <h2>Estimator settings</h2>{_table(config.get("estimator", {}))}
 <h2>Run settings</h2>{_table(config.get("run", {}))}
 <h2>Data</h2>{_table(config.get("data", {}))}

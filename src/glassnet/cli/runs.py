@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from .. import io
+from . import health, lr_auto
 from .errors import UsageError
 from .jobs import Job, fold_target_scaling, make_estimator, prepare, refit_estimator, refits
 from .metrics import classification_metrics, full_proba, metric_line, regression_metrics
@@ -117,6 +118,10 @@ def start(settings: RunSettings, *, force: bool, quiet: bool,
     job, source = prepare(settings)
     est = _estimator(job, settings)
     output = _check_output(settings, force)
+    lr_search = None
+    if lr_auto.wanted(settings):  # --lr auto: the range test chooses the rate
+        settings, lr_search = lr_auto.choose(settings, job, quiet=quiet)
+        est = _estimator(job, settings)
     run_dir, staging = _new_run_dir(settings, job.name, force)
     if output is not None:
         settings = replace(settings, output=str(output.resolve()))
@@ -129,7 +134,7 @@ def start(settings: RunSettings, *, force: bool, quiet: bool,
         if "class_weight" in params:  # by label, as given (the estimator has them by class index)
             params["class_weight"] = settings.estimator.get("class_weight")
         config = {**settings.to_config(), "estimator": params, "data": source, "task": job.task,
-                  "estimator_class": type(est).__name__}
+                  "estimator_class": type(est).__name__, **({"lr_find": lr_search} if lr_search else {})}
         _write_json(build / "config.json", config)
         (build / "history.jsonl").write_text("")
         finished = _train(est, job, build, settings, config, state=None, start_epoch=0, quiet=quiet)
@@ -292,7 +297,8 @@ def _train(est: Any, job: Job, run_dir: Path, settings: RunSettings, config: dic
     kept = kept_epoch(est.history_, est.early_stopping and est.solver != "lbfgs", est.validation_metric, est.tol)
     stopped = why_stopped(est, kept)
     refit = None
-    if refits(est, settings, len(job.y_train)):  # the epoch count chosen, the validation rows join the training
+    guarded = bool(est.history_) and "nonfinite" in est.history_[-1]  # the NaN guard stopped it: nothing to redo
+    if refits(est, settings, len(job.y_train)) and not guarded:  # the epoch count chosen, the validation rows join
         save_checkpoint(run_dir, est, final_state, est.n_iter_, finished=False)  # Ctrl-C below resumes from here
         refit = {"epochs": max(kept, 1), "rows": len(job.y_train)}
         if not quiet:
@@ -305,8 +311,9 @@ def _train(est: Any, job: Job, run_dir: Path, settings: RunSettings, config: dic
     elif not quiet:
         print(stopped + (f"; kept the weights of epoch {kept}" if kept < est.n_iter_ else ""), file=sys.stderr)
     fold_target_scaling(est, job.target_scaling)
+    found = [f.to_dict() for f in health.findings(selection)]  # the run with the validation rows, its epochs logged
     evaluation = {**_evaluate_job(est, job), "kept_epoch": kept, "stopped": stopped, "refit": refit,
-                  "target_scaling": job.target_scaling}
+                  "target_scaling": job.target_scaling, "health": found}
     _write_json(run_dir / "evaluation.json", evaluation)
     metadata = {"task": job.task, "target": config["data"]["target"],
                 "labels": job.labels.classes if job.labels else None,
@@ -315,7 +322,7 @@ def _train(est: Any, job: Job, run_dir: Path, settings: RunSettings, config: dic
                 "input_range": {"min": job.x_train.min(axis=0).tolist(), "max": job.x_train.max(axis=0).tolist()},
                 "training": {"data": config["data"], "settings": config["run"], "estimator": config["estimator"],
                              "epochs": int(getattr(est, "n_iter_", 0)), "kept_epoch": kept, "stopped": stopped,
-                             "refit": refit, "target_scaling": job.target_scaling},
+                             "refit": refit, "target_scaling": job.target_scaling, "health": found},
                 "metrics": evaluation["metrics"]}
     io.save(job.model(est), run_dir / "model.safetensors", metadata=metadata, overwrite=True)
     if final_state is not None:  # the selection's state: training on resumes it, then trains anew on all rows
@@ -346,6 +353,9 @@ def _fit(est: Any, job: Job, run_dir: Path, state: Any, start_epoch: int, every:
     with Interrupts() as interrupts, warnings.catch_warnings():
         warnings.filterwarnings("ignore", "Training interrupted by user")  # said below, in the command's words
         warnings.filterwarnings("ignore", "Stochastic Optimizer: Maximum iterations")  # said by why_stopped
+        if est.monitor:  # a diverging run: the NaN guard says what went wrong, NumPy's overflow warnings add nothing
+            for what in ("overflow encountered", "invalid value encountered"):
+                warnings.filterwarnings("ignore", what, RuntimeWarning)
         monitor = EpochMonitor(run_dir, every, bar, start_epoch, interrupts, log)
         try:
             est.fit(job.x_train, job.y_train, callbacks=[monitor], resume=state)
@@ -393,6 +403,8 @@ def _publish(est: Any, run_dir: Path, output: Path | None, metadata: dict[str, A
         io.atomic_write(output, (run_dir / "model.safetensors").read_bytes())
     if metadata["metrics"]:
         print(metric_line(metadata["metrics"], "held-out "))
+    for line in health.lines(health.from_dicts(metadata["training"]["health"])):
+        print(line)
     try:
         html = report.build(run_dir)
     except ImportError as e:

@@ -72,10 +72,20 @@ def batch_size(text: str) -> int | str:
         raise argparse.ArgumentTypeError(f"must be a whole number or auto, got {text!r}") from None
 
 
+def learning_rate(text: str) -> float | str:
+    """--lr: a positive number, or ``auto`` for the learning-rate range test's suggestion."""
+    if text == "auto":
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number or auto, got {text!r}") from None
+
+
 PATIENCE_STEPS, MIN_PATIENCE = 500, 10  # n_iter_no_change="auto": epochs worth 500 optimizer steps, at least 10
 REFIT_ROWS = 2000  # refit="auto" trains anew on all rows when there are fewer training rows than this
 # the settings that may be "auto" on the command line; the estimator is checked with their class default
-AUTO_PARAMS = ("n_iter_no_change",)
+AUTO_PARAMS = ("n_iter_no_change", "learning_rate_init")  # learning_rate_init: the range test (cli.lr_auto)
 
 # (flags, estimator parameter, argparse keywords): one option for every estimator setting
 ESTIMATOR_OPTIONS: list[tuple[tuple[str, ...], str, dict[str, Any]]] = [
@@ -84,7 +94,8 @@ ESTIMATOR_OPTIONS: list[tuple[tuple[str, ...], str, dict[str, Any]]] = [
     (("--activation",), "activation", {"metavar": "NAME", "help": "relu, tanh, logistic or identity"}),
     (("--solver", "--optimizer"), "solver", {"metavar": "NAME", "help": "adam, sgd, rmsprop, adamw or lbfgs"}),
     (("--learning-rate-init", "--lr"), "learning_rate_init",
-     {"type": float, "metavar": "LR", "help": "initial learning rate"}),
+     {"type": learning_rate, "metavar": "LR|auto",
+      "help": "initial learning rate; auto: the learning-rate range test's suggestion (glassnet lr-find)"}),
     (("--learning-rate",), "learning_rate", {"metavar": "SCHEDULE", "help": "sgd: constant, invscaling or adaptive"}),
     (("--max-iter", "--epochs"), "max_iter", {"type": int, "metavar": "N", "help": "most epochs to train"}),
     (("--batch-size",), "batch_size",

@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.base import BaseEstimator, _fit_context
+from sklearn.base import BaseEstimator, _fit_context, clone
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, Options, StrOptions
@@ -28,7 +28,8 @@ from .. import backend, nn, optim
 from ..autograd import Tensor, no_grad
 from ..data import ArraySource, densify, take_rows, to_device
 from ..inspect.adversarial import ATTACKS, AdversarialTraining
-from ..train import LBFGS, Callback, ClipGradNorm, Loop, Penalty
+from ..inspect.lr_finder import TrainingSetup
+from ..train import LBFGS, Callback, ClipGradNorm, Loop, Monitor, NaNGuard, Penalty
 from ._heads import HEADS
 from ._optimizers import SklearnAdam, SklearnSGD
 from ._rules import LBFGSRules, StochasticRules
@@ -37,6 +38,8 @@ from ._stopping import LearningRate, Plateau
 
 STOCHASTIC_SOLVERS = ("sgd", "adam", "rmsprop", "adamw")
 _PREDICT_CHUNK = 4096  # rows densified at a time when predicting on sparse input
+NAN_ADVICE = ("lower learning_rate_init (now {lr}), clip the gradients with max_grad_norm (1.0, say), or scale X "
+              "(StandardScaler) and, for regression, the target")
 
 
 def has_partial_fit(est: BaseMLP) -> bool:
@@ -97,6 +100,7 @@ class BaseMLP(CallbackSupportMixin, BaseEstimator):
         "adversarial": [StrOptions(set(ATTACKS)), None],
         "adversarial_eps": [Interval(Real, 0, None, closed="neither")],
         "adversarial_fraction": [Interval(Real, 0, 1, closed="right")],
+        "monitor": ["boolean"],
     }
 
     # Plain data that, with get_params(), fully describes a fitted estimator (model files rely on it).
@@ -107,7 +111,7 @@ class BaseMLP(CallbackSupportMixin, BaseEstimator):
     # Set only when fit saw column names, as in scikit-learn.
     _optional_fitted_attributes: tuple[str, ...] = ("feature_names_in_",)
     # Live objects rebuilt from the plain data above; never pickled.
-    _transient_attributes: tuple[str, ...] = ("module_", "_optimizer", "_rules")
+    _transient_attributes: tuple[str, ...] = ("module_", "_optimizer", "_rules", "_monitor")
 
     def __init__(self, hidden_layer_sizes: Any = (100,), activation: str = "relu", *, solver: str = "adam",
                  alpha: float = 0.0001, batch_size: Any = "auto", learning_rate: str = "constant",
@@ -119,7 +123,7 @@ class BaseMLP(CallbackSupportMixin, BaseEstimator):
                  dropout: float = 0.0, l1: float = 0.0, max_grad_norm: float | None = None,
                  device: str = "cpu", dtype: str = "float32", validation_metric: str = "score",
                  adversarial: str | None = None, adversarial_eps: float = 0.1,
-                 adversarial_fraction: float = 0.5) -> None:
+                 adversarial_fraction: float = 0.5, monitor: bool = True) -> None:
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -152,6 +156,7 @@ class BaseMLP(CallbackSupportMixin, BaseEstimator):
         self.adversarial = adversarial
         self.adversarial_eps = adversarial_eps
         self.adversarial_fraction = adversarial_fraction
+        self.monitor = monitor
 
     # ---- subclass hooks ---------------------------------------------------------------------
     def _validate_input(self, X: Any, y: Any, incremental: bool, reset: bool) -> tuple[Any, np.ndarray, int, str]:
@@ -409,13 +414,25 @@ class BaseMLP(CallbackSupportMixin, BaseEstimator):
             steps.insert(0, AdversarialTraining(self.adversarial, self.adversarial_eps, self.adversarial_fraction))
         if self.max_grad_norm is not None:
             steps.append(ClipGradNorm(self.max_grad_norm))
-        loop = Loop(self.module_, head.loss, self._optimizer, source, callbacks=[*steps, rules, *loop_callbacks],
-                    rng=self._rng, history=self.history_)
+        loop = Loop(self.module_, head.loss, self._optimizer, source,
+                    callbacks=[*steps, *self._watchers(X, xp, dtype, resume), rules, *loop_callbacks], rng=self._rng,
+                    history=self.history_)
         if resume is not None:
             rules.load_state_dict(resume["loop"])
             loop.state.epoch = rules.epoch
         self._rules, self._split_rows = rules, split
         loop.run(self.max_iter)
+
+    def _watchers(self, X: Any, xp: Any, dtype: Any, resume: dict | None) -> list[Callback]:
+        """With ``monitor``: the gradient-health monitor (its probe: the first 256 training rows) and the NaN guard;
+        a resumed fit gives the monitor back the losses it had seen last."""
+        self._monitor = None
+        if not self.monitor:
+            return []
+        self._monitor = Monitor(probe=take_rows(X, slice(0, min(256, X.shape[0])), xp, dtype))
+        if resume is not None and "monitor" in resume:
+            self._monitor.load_state_dict(resume["monitor"])
+        return [self._monitor, NaNGuard(advice=NAN_ADVICE)]
 
     def _fit_lbfgs(self, X: Any, Y: np.ndarray, sw: np.ndarray | None, callbacks: Any) -> None:
         xp = self._namespace()
@@ -432,6 +449,38 @@ class BaseMLP(CallbackSupportMixin, BaseEstimator):
         self._rules = None  # L-BFGS keeps no state to resume from
         loop.run(self.max_iter)
 
+    # ---- the learning-rate range test ----------------------------------------------------------
+    def _lr_find_setup(self, X: Any, y: Any) -> TrainingSetup:
+        """What ``glassnet.lr_find`` trains: a copy of this estimator's network (the fitted one, or the one ``fit``
+        would start from) with its loss, solver, batches, penalties, clipping and adversarial training; the
+        estimator is left alone."""
+        if self.solver not in STOCHASTIC_SOLVERS:
+            raise ValueError(f"lr_find needs a stochastic solver ('sgd', 'adam', 'rmsprop' or 'adamw'); "
+                             f"solver={self.solver!r} has no learning rate to search")
+        fitted = hasattr(self, "coefs_")
+        est = copy.deepcopy(self) if fitted else clone(self)
+        est._validate_params()
+        X, Y, n_outputs, head = est._validate_input(X, y, incremental=False, reset=not fitted)
+        sizes = [X.shape[1], *est._hidden_sizes(), n_outputs]
+        if fitted:
+            est._check_continuation(sizes, head)
+        else:
+            est._initialize(sizes, head)
+        sw = est._class_weighted(y, None, False)
+        if est.early_stopping:  # the rows fit trains on, without those it holds out for validation
+            rows = est._split(Y)[0]
+            X, Y, sw = X[rows], Y[rows], None if sw is None else sw[rows]
+        xp = est._namespace()
+        source = ArraySource(X, Y, sw, batch_size=est._batch_size(X.shape[0]), shuffle=est.shuffle, xp=xp,
+                             dtype=backend.float_dtype(xp, est.dtype))
+        penalty = est._penalty()
+        steps = [penalty] if penalty.active else []
+        if est.adversarial is not None:
+            steps.insert(0, AdversarialTraining(est.adversarial, est.adversarial_eps, est.adversarial_fraction))
+        if est.max_grad_norm is not None:
+            steps.append(ClipGradNorm(est.max_grad_norm))
+        return TrainingSetup(est.module_, HEADS[head].loss, est._make_optimizer(), source, steps, est._rng)
+
     # ---- training state (resume) and the fitted attributes ----------------------------------
     def get_training_state(self) -> dict[str, Any]:
         """Everything needed to continue this fit exactly: weights, optimizer, random stream, counters.
@@ -445,10 +494,13 @@ class BaseMLP(CallbackSupportMixin, BaseEstimator):
             raise ValueError("no training state: fit this estimator with a stochastic solver first "
                              "(the state is not pickled and L-BFGS has none)")
         self._sync_weights()
+        monitor = getattr(self, "_monitor", None)  # its probe is the first training rows again: only its losses
         fitted = {name: getattr(self, name) for name in self._fitted_attributes + self._optional_fitted_attributes
                   if hasattr(self, name)}
         return copy.deepcopy({"version": 1, "fitted": fitted, "loop": rules.state_dict(),
-                              "split": None if self._split_rows is None else list(self._split_rows)})
+                              "split": None if self._split_rows is None else list(self._split_rows),
+                              **({"monitor": {k: v for k, v in monitor.state_dict().items() if k != "probe"}}
+                                 if monitor is not None else {})})
 
     def _load_fitted(self, fitted: dict[str, Any]) -> None:
         """Take the records of a saved training state, after checking it belongs to this data."""

@@ -4,7 +4,8 @@
 ``_fit_stochastic`` does: loss curve and ``verbose`` lines, the early-stopping score, the plateau
 and learning-rate rules of :mod:`._stopping` (keeping the best-scoring weights), then the history
 record and the estimator's own callbacks ``cb(est, record)``; at the end the "Maximum iterations"
-warning. :class:`LBFGSRules` does the same for L-BFGS, whose epochs are its iterations.
+warning; an epoch the NaN guard cut short is recorded with a warning that says what went wrong, and
+ends training. :class:`LBFGSRules` does the same for L-BFGS, whose epochs are its iterations.
 Both keep the estimator's fitted attributes (``n_iter_``, ``loss_``...) current after every epoch.
 """
 
@@ -86,6 +87,14 @@ class StochasticRules(History):
     def on_epoch_end(self, state: TrainState) -> None:
         est, plateau = self.est, self.plateau
         loss = state.metrics["loss"]
+        event = state.metrics.get("nonfinite")
+        if event is not None:  # the NaN guard cut the epoch short: recorded, but not counted as an epoch
+            warnings.warn(event["message"], RuntimeWarning, stacklevel=2)
+            record = self.record(state)
+            self._sync()
+            _call_user(est, self.callbacks, record)
+            state.stop_training = True
+            return
         if not math.isfinite(loss):
             warnings.warn(f"the training loss became {loss} at epoch {len(state.history) + 1}; training stopped. "
                           "Lower learning_rate_init or scale the input data.", RuntimeWarning, stacklevel=2)

@@ -43,11 +43,21 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
     - ``device``: 'cpu' (NumPy) or 'cuda'/'gpu' (CuPy); ``dtype``: 'float32' or 'float64';
     - ``adversarial``: None, 'fgsm' or 'pgd' (10 steps): adversarial training, replacing
       ``adversarial_fraction`` of each batch's rows by their attacked versions within ``adversarial_eps``
-      (L-infinity, on the training loss; :class:`glassnet.robust.AdversarialTraining`).
+      (L-infinity, on the training loss; :class:`glassnet.robust.AdversarialTraining`);
+    - ``monitor`` (default True): watch the health of training (stochastic solvers). Each epoch's
+      record gains the update-to-weight ratio per layer, the fractions of dead ReLU and saturated
+      sigmoid/tanh units (on the first 256 training rows) and the loss spikes, which
+      ``glassnet.diagnose(est)`` reads; and a NaN guard stops training at the first non-finite loss
+      or gradient, before it reaches the weights: a RuntimeWarning names the step and the layer and
+      what to try, and the estimator keeps the last good weights. ``monitor=False`` leaves both out
+      (a little faster; a diverging fit then ends as scikit-learn's does, with a ValueError).
 
     Fitted attributes are scikit-learn's (``coefs_``, ``loss_curve_``, ``classes_``...) plus
     ``module_``, the trained :class:`glassnet.nn.MLP`, and ``history_``, one record per epoch:
-    epoch, loss, val_score, val_loss, lr, wall_time, grad_norm and weight_norm per layer.
+    epoch, loss, val_score, val_loss, lr, wall_time, grad_norm and weight_norm per layer, and with
+    ``monitor`` update_ratio, dead_fraction, saturated_fraction, loss_spikes and loss_spike_max (an
+    epoch cut short by the NaN guard is recorded too, with the event under ``nonfinite``; it does
+    not count in ``n_iter_`` or ``loss_curve_``).
 
     Examples
     --------
@@ -73,7 +83,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
                  dropout: float = 0.0, l1: float = 0.0, max_grad_norm: float | None = None,
                  device: str = "cpu", dtype: str = "float32", validation_metric: str = "score",
                  class_weight: Any = None, adversarial: str | None = None, adversarial_eps: float = 0.1,
-                 adversarial_fraction: float = 0.5) -> None:
+                 adversarial_fraction: float = 0.5, monitor: bool = True) -> None:
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes, activation=activation, solver=solver, alpha=alpha,
             batch_size=batch_size, learning_rate=learning_rate, learning_rate_init=learning_rate_init,
@@ -82,7 +92,8 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             early_stopping=early_stopping, validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
             epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun, dropout=dropout, l1=l1,
             max_grad_norm=max_grad_norm, device=device, dtype=dtype, validation_metric=validation_metric,
-            adversarial=adversarial, adversarial_eps=adversarial_eps, adversarial_fraction=adversarial_fraction)
+            adversarial=adversarial, adversarial_eps=adversarial_eps, adversarial_fraction=adversarial_fraction,
+            monitor=monitor)
         self.class_weight = class_weight
 
     @available_if(has_partial_fit)

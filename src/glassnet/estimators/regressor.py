@@ -21,7 +21,7 @@ class MLPRegressor(RegressorMixin, BaseMLP):
     meaning; ``loss`` is 'squared_error' (half squared error, identity output) or 'poisson'
     (half Poisson deviance, exp output). Single and multi-output targets. glassnet's additions
     (``dropout``, ``l1``, ``max_grad_norm``, ``validation_metric``, solvers 'rmsprop' and 'adamw', ``device``,
-    ``dtype``, ``adversarial``) and ``history_`` are described in :class:`glassnet.MLPClassifier`.
+    ``dtype``, ``adversarial``, ``monitor``) and ``history_`` are described in :class:`glassnet.MLPClassifier`.
 
     Examples
     --------
@@ -46,7 +46,7 @@ class MLPRegressor(RegressorMixin, BaseMLP):
                  max_fun: int = 15000, dropout: float = 0.0, l1: float = 0.0, max_grad_norm: float | None = None,
                  device: str = "cpu", dtype: str = "float32", validation_metric: str = "score",
                  adversarial: str | None = None, adversarial_eps: float = 0.1,
-                 adversarial_fraction: float = 0.5) -> None:
+                 adversarial_fraction: float = 0.5, monitor: bool = True) -> None:
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes, activation=activation, solver=solver, alpha=alpha,
             batch_size=batch_size, learning_rate=learning_rate, learning_rate_init=learning_rate_init,
@@ -55,7 +55,8 @@ class MLPRegressor(RegressorMixin, BaseMLP):
             early_stopping=early_stopping, validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
             epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun, dropout=dropout, l1=l1,
             max_grad_norm=max_grad_norm, device=device, dtype=dtype, validation_metric=validation_metric,
-            adversarial=adversarial, adversarial_eps=adversarial_eps, adversarial_fraction=adversarial_fraction)
+            adversarial=adversarial, adversarial_eps=adversarial_eps, adversarial_fraction=adversarial_fraction,
+            monitor=monitor)
         self.loss = loss
 
     @available_if(has_partial_fit)

@@ -1,4 +1,5 @@
-"""The fit loop as phases with callbacks, the callbacks everyone needs, weight penalties and L-BFGS.
+"""The fit loop as phases with callbacks, the callbacks everyone needs (a gradient-health monitor and a NaN guard
+among them), weight penalties and L-BFGS.
 
 ``fit(module, loss_fn, optimizer, data, epochs=..., callbacks=[...], validation_data=...)`` trains any
 module; :class:`Loop` is the same loop for those who drive it themselves (the estimators do).
@@ -12,8 +13,11 @@ from .callbacks import (
     ClipGradValue,
     EarlyStopping,
     History,
+    Monitor,
+    NaNGuard,
     ProgressBar,
     ScheduleLR,
+    StopTraining,
     clip_grad_norm,
     clip_grad_value,
     epoch_record,
@@ -27,6 +31,6 @@ from .penalty import Penalty
 from .state import TrainState, generator_state, set_generator_state
 
 __all__ = ["LBFGS", "PHASES", "Callback", "Checkpoint", "ClipGradNorm", "ClipGradValue", "EarlyStopping", "History",
-           "Loop", "Penalty", "ProgressBar", "ScheduleLR", "TrainState", "clip_grad_norm", "clip_grad_value",
-           "epoch_record", "fit", "generator_state", "layer_norms", "load_checkpoint", "save_checkpoint",
-           "set_generator_state"]
+           "Loop", "Monitor", "NaNGuard", "Penalty", "ProgressBar", "ScheduleLR", "StopTraining", "TrainState",
+           "clip_grad_norm", "clip_grad_value", "epoch_record", "fit", "generator_state", "layer_norms",
+           "load_checkpoint", "save_checkpoint", "set_generator_state"]

@@ -3,14 +3,17 @@
 Per batch: ``on_batch_begin`` (may swap the batch), zero the gradients, forward, loss, backward,
 ``on_after_backward`` (penalties, clipping, monitoring), optimizer step, ``on_batch_end``. Per epoch:
 ``on_epoch_begin`` first, ``on_epoch_end`` last, after the mean training loss and the validation
-results are in ``state.metrics``. The loop dispatches only to callbacks that override a phase, and
-keeps each batch's loss as an array (no wait for the device per batch). An optimizer with a
-``drive(loop, epochs)`` method (:class:`~glassnet.train.LBFGS`) runs the epochs itself through
-:meth:`Loop.begin_epoch`, :meth:`Loop.forward_backward`, :meth:`Loop.end_batch` and :meth:`Loop.end_epoch`.
+results are in ``state.metrics``. A callback that raises :class:`~glassnet.train.StopTraining` ends
+training at once (the NaN guard does, before a bad step reaches the weights). The loop dispatches
+only to callbacks that override a phase, and keeps each batch's loss as an array (no wait for the
+device per batch). An optimizer with a ``drive(loop, epochs)`` method (:class:`~glassnet.train.LBFGS`)
+runs the epochs itself through :meth:`Loop.begin_epoch`, :meth:`Loop.forward_backward`,
+:meth:`Loop.end_batch` and :meth:`Loop.end_epoch`.
 """
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -20,7 +23,7 @@ import numpy as np
 from .. import backend
 from ..autograd import no_grad
 from ..data import Batch, BatchSource, as_source
-from .callbacks.base import PHASES, overrides
+from .callbacks.base import PHASES, StopTraining, overrides
 from .callbacks.history import History
 from .state import TrainState
 
@@ -73,8 +76,8 @@ class Loop:
         self._phases = {phase: [cb for cb in state.callbacks if overrides(cb, phase)] for phase in PHASES}
         self._batch_begin, self._after_backward = self._phases["on_batch_begin"], self._phases["on_after_backward"]
         self._on_numpy = backend.is_numpy(state.module.parameters()[0].xp)
-        self._call("on_train_begin")
         try:
+            self._call("on_train_begin")
             drive = getattr(state.optimizer, "drive", None)
             if drive is not None:
                 drive(self, state.epochs)
@@ -82,6 +85,8 @@ class Loop:
                 self._run_epoch()
         except KeyboardInterrupt:
             warnings.warn("Training interrupted by user.", stacklevel=2)
+        except StopTraining:  # raised outside the batches (or inside a driver): end where it stands
+            state.stop_training = True
         state.module.eval()
         self._call("on_train_end")
         return state.history
@@ -91,18 +96,22 @@ class Loop:
         optimizer, batch_end, on_numpy = state.optimizer, self._phases["on_batch_end"], self._on_numpy
         self.begin_epoch()
         total, rows = 0.0, 0
-        for batch in state.train_data.batches(state.rng):
-            batch = self.forward_backward(batch)
-            optimizer.step()
-            state.step += 1
-            m = batch.x.shape[0]
-            total = total + (float(state.loss) * m if on_numpy else state.loss * m)
-            rows += m
-            for cb in batch_end:
-                cb.on_batch_end(state)
-        if not rows:
+        stopped: dict[str, Any] | None = None
+        try:
+            for batch in state.train_data.batches(state.rng):
+                batch = self.forward_backward(batch)
+                optimizer.step()
+                state.step += 1
+                m = batch.x.shape[0]
+                total = total + (float(state.loss) * m if on_numpy else state.loss * m)
+                rows += m
+                for cb in batch_end:
+                    cb.on_batch_end(state)
+        except StopTraining as stop:  # the epoch closes with the batches stepped on so far
+            state.stop_training, stopped = True, stop.metrics
+        if not rows and stopped is None:
             raise ValueError(f"the training data gave no batches in epoch {state.epoch}")
-        self.end_epoch(float(total) / rows)
+        self.end_epoch(float(total) / rows if rows else math.nan, stopped)
 
     # ---- the phases, for optimizers that drive their own iterations ----------------------------
     def begin_epoch(self) -> None:
@@ -138,16 +147,19 @@ class Loop:
         self.state.step += 1
         self._call("on_batch_end")
 
-    def end_epoch(self, loss: float) -> bool:
+    def end_epoch(self, loss: float, metrics: dict[str, Any] | None = None) -> bool:
         """Close the epoch whose training loss was ``loss``: evaluation mode, validation, ``on_epoch_end``.
 
-        Returns True when a callback asked to stop.
+        ``metrics`` (from a :class:`StopTraining`, say) join the epoch's. Returns True when a callback
+        asked to stop.
         """
         state = self.state
         state.module.eval()
         state.metrics = {"loss": loss}
         if state.validation_data is not None:
             state.metrics.update(self._validate())
+        if metrics:
+            state.metrics.update(metrics)
         self._call("on_epoch_end")
         return state.stop_training
 

@@ -6,6 +6,6 @@ A new subcommand is a new module here, added to :data:`COMMANDS` (the order of `
 
 from __future__ import annotations
 
-from . import attack, evaluate, explain, export, inspect, predict, report, train, tune
+from . import attack, evaluate, explain, export, inspect, lr_find, predict, report, train, tune
 
-COMMANDS = [train, predict, evaluate, tune, explain, attack, inspect, export, report]
+COMMANDS = [train, predict, evaluate, tune, lr_find, explain, attack, inspect, export, report]

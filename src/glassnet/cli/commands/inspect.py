@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ... import io
 from ...io.pipelines import final_estimator, is_pipeline
+from .. import health
 from ..metrics import metric_line
 from ..onnx_export import input_columns
 from ..preprocessing import describe, summary
@@ -23,8 +24,8 @@ def add_parser(subparsers: argparse._SubParsersAction, common: argparse.Argument
 
 
 def run(args: argparse.Namespace) -> int:
-    """Print the architecture, labels, settings, training data, metrics, preprocessing and ONNX inputs of a model
-    file."""
+    """Print the architecture, labels, settings, training data, metrics, training health, preprocessing and ONNX
+    inputs of a model file."""
     obj, meta = io.load_with_metadata(args.model)
     est = final_estimator(obj)
     if args.json:
@@ -57,6 +58,10 @@ def run(args: argparse.Namespace) -> int:
         rows.append(("metrics", metric_line(meta["metrics"], "") + " (held-out rows)"))
     for name, value in rows:
         print(f"{name:<14}{value}")
+    if est is not None and ("health" in training or getattr(est, "history_", None)):
+        found = health.from_dicts(training["health"]) if "health" in training else health.findings(est)
+        for line in health.lines(found):
+            print(f"{'health':<14}{line.removeprefix('health: ')}")
     if est is not None:  # every effective setting, marking those that differ from the class's default
         defaults = type(est)().get_params(deep=False)
         print("estimator settings")

@@ -12,6 +12,20 @@ PHASES = ("on_train_begin", "on_epoch_begin", "on_batch_begin", "on_after_backwa
           "on_epoch_end", "on_train_end")
 
 
+class StopTraining(Exception):  # noqa: N818 (a signal, as StopIteration is, not an error)
+    """Raised by a callback to end training at once, with ``metrics`` to put into the epoch's record.
+
+    Raised before the optimizer step (``on_batch_begin``, ``on_after_backward``), the batch in hand
+    is not stepped on; the epoch then closes with the batches before it (its ``loss`` is their mean,
+    NaN when there were none), ``metrics`` join ``state.metrics``, ``on_epoch_end`` runs and
+    training ends. Raised from any other phase, training ends where it stands.
+    """
+
+    def __init__(self, message: str = "", metrics: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.metrics = dict(metrics or {})
+
+
 class Callback:
     """Something that acts at the fit loop's phases; override the ones you need.
 
@@ -20,7 +34,8 @@ class Callback:
     ``on_after_backward`` (gradients are ready), the optimizer step, ``on_batch_end``; then
     ``on_epoch_end`` (set ``state.stop_training`` to stop); ``on_train_end`` last. The loop calls only
     the phases a callback overrides, so a phase left alone costs nothing. ``state_dict`` /
-    ``load_state_dict`` carry what the callback needs to continue a saved run exactly.
+    ``load_state_dict`` carry what the callback needs to continue a saved run exactly. Raising
+    :class:`StopTraining` ends training at once.
     """
 
     def on_train_begin(self, state: TrainState) -> None:
