@@ -94,7 +94,7 @@ def test_two_runs_started_at_once_in_one_directory_never_share_it(work):
     codes = sorted(code for code, _ in results)
     assert codes == [0, 2], results
     (loser,) = [err for code, err in results if code == 2]
-    assert "is in use by another glassnet run (process" in loser or "already exists and is not empty" in loser, loser
+    assert "is in use by another glassnet run (" in loser or "already exists and is not empty" in loser, loser
     assert [record["epoch"] for record in history(work / "run")] == list(range(1, 151))
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,17 @@ def try_lock(fd: int) -> bool:
     return True
 
 
+def _read_holder(fd: int, wait: float = 0.5) -> str:
+    """The note in a taken lock file; a holder that has just taken the lock writes it a moment later, so an
+    empty file is read again for up to ``wait`` seconds before giving up (empty then means "starting")."""
+    deadline = time.monotonic() + wait
+    while True:
+        holder = os.pread(fd, 1000, 0).decode("utf-8", "replace").strip()
+        if holder or time.monotonic() > deadline:
+            return holder
+        time.sleep(0.02)
+
+
 class LockedError(Exception):
     """The lock is held by another process; ``holder`` is what that process wrote in the lock file."""
 
@@ -54,7 +66,7 @@ class FileLock:
         """Take the lock and write ``note`` (who holds it) into the file; LockedError if another process has it."""
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         if not try_lock(fd):
-            holder = os.pread(fd, 1000, 0).decode("utf-8", "replace").strip()
+            holder = _read_holder(fd)
             os.close(fd)
             raise LockedError(self.path, holder)
         os.ftruncate(fd, 0)
