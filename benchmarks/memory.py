@@ -80,7 +80,11 @@ def measure_child(spec: dict) -> dict:
 
 
 def _run_child(spec: dict) -> dict:
-    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="65536")
+    import glassnet  # the child measures this process's glassnet, not whichever copy is installed
+
+    source = str(Path(glassnet.__file__).resolve().parents[1])
+    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="65536",
+               PYTHONPATH=os.pathsep.join(filter(None, [source, os.environ.get("PYTHONPATH")])))
     root = Path(__file__).resolve().parents[1]
     proc = subprocess.run([sys.executable, "-m", "benchmarks.memory", json.dumps(spec)], cwd=root, env=env,
                           capture_output=True, text=True, timeout=900)

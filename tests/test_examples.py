@@ -110,7 +110,7 @@ def test_custom_loop_early_stopping_restores_the_best_weights(custom_loop) -> No
 
 def test_custom_loop_script_runs() -> None:
     result = subprocess.run([sys.executable, str(EXAMPLES / "custom_loop.py")], capture_output=True, text=True,
-                            timeout=120, check=True)
+                            timeout=120, check=True, env=ENV)
     assert "target loss 0.3 reached at epoch" in result.stdout
 
 
