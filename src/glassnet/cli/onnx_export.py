@@ -26,6 +26,7 @@ import numpy as np
 from .. import io, nn
 from ..estimators import MLPClassifier, MLPRegressor, TableColumns
 from ..io.pipelines import final_estimator, is_pipeline
+from .model_metadata import load_model
 
 OPSET = 17
 ML_OPSET = 3
@@ -298,7 +299,7 @@ def export_file(model_path: str | os.PathLike, out: str | os.PathLike, *, overwr
         raise ValueError(f"ONNX output {out} should end in .onnx")
     if out.exists() and not overwrite:
         raise FileExistsError(f"{out} already exists; pass --force to replace it")
-    obj, meta = io.load_with_metadata(model_path)
+    obj, meta = load_model(model_path)  # every part checked, as predict and inspect check it
     model = to_onnx(obj, meta)
     return io.atomic_write(out, model.SerializeToString())
 
