@@ -10,6 +10,7 @@ schema does not name passes unchecked; to check a new one, add it to ``FIELDS``.
 
 from __future__ import annotations
 
+import argparse
 import os
 import warnings
 from typing import Any
@@ -118,6 +119,13 @@ def _check_labels(labels: list[Any], classes: list[Any]) -> None:
     if not all(found) or len(set(map(str, classes))) != len(classes):
         raise io.ModelFileError(f"inconsistent model file: the network's classes {classes[:10]} are not among its "
                                 f"{len(labels)} labels")
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """The MODEL argument of the commands that read a model file, and its trusted-hash check."""
+    parser.add_argument("model", help="a glassnet model file (.safetensors)")
+    parser.add_argument("--expect-sha256", default=None, metavar="HEX",
+                        help="refuse the model file unless its SHA-256 (as sha256sum prints it) is this one")
 
 
 def load_model(path: str | os.PathLike, *, sha256: str | None = None) -> tuple[Any, dict[str, Any]]:

@@ -7,6 +7,7 @@ import json
 
 from ..errors import UsageError
 from ..metrics import metric_line
+from ..model_metadata import add_model_arguments
 from ..saved_model import SavedModel
 from ..tables import read_table
 
@@ -14,12 +15,10 @@ from ..tables import read_table
 def add_parser(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Declare ``glassnet evaluate`` and its options."""
     p = subparsers.add_parser("evaluate", parents=[common], help="score a model on a labelled data file")
-    p.add_argument("model")
+    add_model_arguments(p)
     p.add_argument("data", help="CSV, TSV or Parquet file; - reads CSV from standard input")
     p.add_argument("--target", default=None, help="target column (default: the one used in training)")
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
-    p.add_argument("--expect-sha256", default=None, metavar="HEX",
-                   help="refuse the model file unless its SHA-256 (as sha256sum prints it) is this one")
     return p
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from ...io.pipelines import final_estimator, is_pipeline
 from .. import health
 from ..metrics import metric_line
-from ..model_metadata import load_model
+from ..model_metadata import add_model_arguments, load_model
 from ..onnx_export import input_columns
 from ..preprocessing import describe, summary
 
@@ -18,10 +18,8 @@ from ..preprocessing import describe, summary
 def add_parser(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Declare ``glassnet inspect`` and its options."""
     p = subparsers.add_parser("inspect", parents=[common], help="show what a model file holds")
-    p.add_argument("model")
+    add_model_arguments(p)
     p.add_argument("--json", action="store_true", help="print the metadata as JSON")
-    p.add_argument("--expect-sha256", default=None, metavar="HEX",
-                   help="refuse the model file unless its SHA-256 (as sha256sum prints it) is this one")
     return p
 
 

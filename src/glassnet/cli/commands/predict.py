@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from ..errors import UsageError
+from ..model_metadata import add_model_arguments
 from ..saved_model import SavedModel
 from ..tables import read_table, write_table
 
@@ -15,15 +16,13 @@ from ..tables import read_table, write_table
 def add_parser(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Declare ``glassnet predict`` and its options."""
     p = subparsers.add_parser("predict", parents=[common], help="predict for a data file")
-    p.add_argument("model")
+    add_model_arguments(p)
     p.add_argument("data", help="CSV, TSV or Parquet file; - reads CSV from standard input")
     p.add_argument("--output", "-o", default=None, help="CSV or Parquet file (default: CSV on standard output)")
     p.add_argument("--proba", action="store_true", help="add one probability column per class")
     p.add_argument("--id", nargs="+", default=[], metavar="COL",
                    help="copy these columns (row identifiers) into the predictions, in front")
     p.add_argument("--force", action="store_true", help="replace an existing output file")
-    p.add_argument("--expect-sha256", default=None, metavar="HEX",
-                   help="refuse the model file unless its SHA-256 (as sha256sum prints it) is this one")
     return p
 
 
