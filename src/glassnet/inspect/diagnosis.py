@@ -23,7 +23,7 @@ applies one rule per kind of failure. The rules and their thresholds:
   it is that epoch's validation loss that counts: weights kept at the lowest one are not overfit.
 - ``underfitting``: a training loss that stopped improving (under 1 % over its last 10 epochs) at half
   or more of where it started (for a classifier: of the loss of guessing the classes uniformly), when
-  no other finding explains it.
+  no other finding explains it. Noisy data can look the same: the suggestion says what to try first.
 
 The update ratios, dead and saturated fractions and spikes come from :class:`glassnet.train.Monitor`
 (on by default in the estimators); without them the rules that need them stay silent.
@@ -353,7 +353,7 @@ def _underfitting(run: _Run) -> list[Finding]:
     return [Finding("underfitting", None, None,
                     f"the training loss settled at {_fmt(losses[-1])}, {losses[-1] / reference:.0%} of {against} "
                     f"({_fmt(reference)}), and improved by under 1 % in its last {PLATEAU_EPOCHS} epochs: the model "
-                    "does not fit even the training data.",
+                    "does not fit even the training data (on noisy data that may be all the features allow).",
                     {"final_loss": losses[-1], "reference_loss": reference},
                     "use a larger network (hidden_layer_sizes), less regularization (alpha, l1, dropout), more "
                     "epochs, or better features")]
