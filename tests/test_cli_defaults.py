@@ -13,7 +13,7 @@ from benchmarks.cli_defaults import CASES, DATA, SEEDS, Case, run_glassnet, scor
 
 from glassnet.cli import main  # noqa: E402
 
-# every case on seeds 0-2 (about two minutes; `python -m benchmarks.cli_defaults` prints the table). One held-out row
+# every case on seeds 0-2 (about three minutes; `python -m benchmarks.cli_defaults` prints the table). One held-out row
 # is worth 1/30 on iris and 1/69 on penguins, and which boundary rows a seed's initial weights get right is luck:
 KNOWN_MISSES = {
     "iris": "one held-out row of 90 (seed 0); equal means over seeds 0-5",
