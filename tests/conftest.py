@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import glassnet as gn
+from glassnet import backend
 
 BACKENDS = ["numpy", "array_api_strict"]
 
@@ -57,3 +58,15 @@ def torch_copy(model, activation="relu"):
         if i < len(linears) - 1:
             layers.append(torch.nn.ReLU() if activation == "relu" else torch.nn.Tanh())
     return torch.nn.Sequential(*layers)
+
+
+@pytest.fixture
+def numba_switch(monkeypatch: pytest.MonkeyPatch):
+    """``numba_switch("1" | "0")``: compiled kernels on or off for the rest of the test, as ``GLASSNET_NUMBA``
+    sets them at start-up (the variable is set too, for child processes and the fingerprints' mode)."""
+
+    def switch(value: str) -> None:
+        monkeypatch.setenv("GLASSNET_NUMBA", value)
+        monkeypatch.setattr(backend, "kernels_enabled", value != "0")
+
+    return switch

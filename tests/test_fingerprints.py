@@ -11,7 +11,7 @@ TABLE = json.loads(PATH.read_text())
 
 @pytest.mark.parametrize("numba", ["1", "0"], ids=["compiled", "numpy"])
 @pytest.mark.parametrize("case", cases(), ids=lambda c: f"{c[0]}-{c[1]}-{'-'.join(map(str, c[2].values()))}")
-def test_fit_matches_fingerprint(case, numba, monkeypatch):
-    monkeypatch.setenv("GLASSNET_NUMBA", numba)
+def test_fit_matches_fingerprint(case, numba, numba_switch):
+    numba_switch(numba)
     expected = TABLE[key(*case)]
     assert fingerprint(*case) == expected

@@ -13,11 +13,11 @@ from glassnet.train.penalty import Penalty
 pytest.importorskip("numba")
 
 
-def both_ways(monkeypatch, compute):
+def both_ways(numba_switch, compute):
     """``compute()`` with the kernels on and with them off (GLASSNET_NUMBA=0)."""
     results = []
     for switch in ("1", "0"):
-        monkeypatch.setenv("GLASSNET_NUMBA", switch)
+        numba_switch(switch)
         assert (backend.kernels() is not None) == (switch == "1")
         results.append(compute())
     return results
@@ -26,7 +26,7 @@ def both_ways(monkeypatch, compute):
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("scale", [1.0, 1e4])  # 1e4: exp would overflow without the max shift
 @pytest.mark.parametrize("target_dtype", [np.int64, np.int32, np.uint8])
-def test_cross_entropy_kernel_matches_numpy(monkeypatch, dtype, scale, target_dtype) -> None:
+def test_cross_entropy_kernel_matches_numpy(numba_switch, dtype, scale, target_dtype) -> None:
     rng = np.random.default_rng(0)
     z = (rng.normal(size=(33, 7)) * scale).astype(dtype)
     y = rng.integers(0, 7, size=33).astype(target_dtype)
@@ -37,7 +37,7 @@ def test_cross_entropy_kernel_matches_numpy(monkeypatch, dtype, scale, target_dt
         (loss * 3.0).backward()
         return float(loss.item()), logits.grad
 
-    (fused_loss, fused_grad), (ref_loss, ref_grad) = both_ways(monkeypatch, compute)
+    (fused_loss, fused_grad), (ref_loss, ref_grad) = both_ways(numba_switch, compute)
     tol = 1e-6 if dtype == "float32" else 1e-13
     assert np.isfinite(fused_loss)
     np.testing.assert_allclose(fused_loss, ref_loss, rtol=tol)
@@ -45,15 +45,15 @@ def test_cross_entropy_kernel_matches_numpy(monkeypatch, dtype, scale, target_dt
     np.testing.assert_allclose(fused_grad, ref_grad, rtol=tol, atol=tol / 10)
 
 
-def test_cross_entropy_kernel_passes_the_gradient_check(monkeypatch) -> None:
-    monkeypatch.setenv("GLASSNET_NUMBA", "1")
+def test_cross_entropy_kernel_passes_the_gradient_check(numba_switch) -> None:
+    numba_switch("1")
     rng = np.random.default_rng(1)
     y = rng.integers(0, 4, size=6)
     assert gn.gradcheck(lambda z: F.cross_entropy(z, y), [rng.normal(size=(6, 4))])
 
 
-def test_cross_entropy_kernel_leaves_errors_and_nan_to_the_general_path(monkeypatch) -> None:
-    monkeypatch.setenv("GLASSNET_NUMBA", "1")
+def test_cross_entropy_kernel_leaves_errors_and_nan_to_the_general_path(numba_switch) -> None:
+    numba_switch("1")
     z = np.zeros((3, 4), dtype=np.float32)
     with pytest.raises(ValueError, match=r"must lie in \[0, 3\]"):
         F.cross_entropy(z, np.array([0, 4, 1]))
@@ -64,7 +64,7 @@ def test_cross_entropy_kernel_leaves_errors_and_nan_to_the_general_path(monkeypa
 
 
 @pytest.mark.parametrize("shape", [(6, 5), (2, 3, 5)])  # 3-D input: the NumPy path, in both runs
-def test_fused_linear_relu_backward_matches_numpy(monkeypatch, shape) -> None:
+def test_fused_linear_relu_backward_matches_numpy(numba_switch, shape) -> None:
     rng = np.random.default_rng(4)
     x, w, b = rng.normal(size=shape), rng.normal(size=(5, 4)), rng.normal(size=4)
 
@@ -74,13 +74,13 @@ def test_fused_linear_relu_backward_matches_numpy(monkeypatch, shape) -> None:
         (out * gn.Tensor(np.linspace(-1, 1, out.size, dtype=np.float32).reshape(out.shape))).sum().backward()
         return [t.grad for t in tensors]
 
-    fused, ref = both_ways(monkeypatch, compute)
+    fused, ref = both_ways(numba_switch, compute)
     for a, b_ in zip(fused, ref, strict=True):
         np.testing.assert_array_equal(a, b_)
 
 
 @pytest.mark.parametrize("alpha, l1", [(1e-3, 0.0), (0.0, 1e-2), (0.5, 0.25)])
-def test_penalty_kernel_matches_numpy(monkeypatch, alpha, l1) -> None:
+def test_penalty_kernel_matches_numpy(numba_switch, alpha, l1) -> None:
     rng = np.random.default_rng(2)
     weights = [rng.normal(size=shape).astype(np.float32) for shape in ((5, 4), (4, 3))]
     weights[0][0, 0] = 0.0  # sign(0) = 0: no L1 push at an exact zero
@@ -92,7 +92,7 @@ def test_penalty_kernel_matches_numpy(monkeypatch, alpha, l1) -> None:
         value = Penalty(tensors, alpha=alpha, l1=l1).add_to_grads(8)
         return float(value), [t.grad for t in tensors]
 
-    (fused_value, fused_grads), (ref_value, ref_grads) = both_ways(monkeypatch, compute)
+    (fused_value, fused_grads), (ref_value, ref_grads) = both_ways(numba_switch, compute)
     np.testing.assert_allclose(fused_value, ref_value, rtol=1e-6)
     for a, b in zip(fused_grads, ref_grads, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-6)

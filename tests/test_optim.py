@@ -125,11 +125,11 @@ MODES = ["fused", "flat", "per_param"]
 
 
 @pytest.fixture(params=MODES)
-def mode(request, monkeypatch) -> str:
+def mode(request, numba_switch) -> str:
     """How a NumPy step runs: one compiled pass (numba), NumPy over flat buffers, or per parameter."""
     if request.param == "fused":
         pytest.importorskip("numba")
-    monkeypatch.setenv("GLASSNET_NUMBA", "1" if request.param == "fused" else "0")
+    numba_switch("1" if request.param == "fused" else "0")
     return request.param
 
 
@@ -180,14 +180,14 @@ EXECUTIONS = ["fused", "flat", "per_param", "array_api_strict"]
 
 
 @pytest.fixture(params=EXECUTIONS)
-def execution(request, monkeypatch):
+def execution(request, numba_switch):
     """(xp, mode): the compiled flat step, NumPy over flat buffers, NumPy parameter by parameter, or
     the Array API reference (array-api-strict, parameter by parameter)."""
     if request.param == "array_api_strict":
         return pytest.importorskip("array_api_strict"), "per_param"
     if request.param == "fused":
         pytest.importorskip("numba")
-    monkeypatch.setenv("GLASSNET_NUMBA", "1" if request.param == "fused" else "0")
+    numba_switch("1" if request.param == "fused" else "0")
     return array_api_compat.array_namespace(np.empty(0)), request.param
 
 
@@ -202,14 +202,14 @@ PATTERN_STEP_COUNTS = [11, 8, 0, 7, 12, 12]
 @pytest.mark.parametrize("pattern", [None, "pattern"])
 @pytest.mark.parametrize("name", ["sgd_nesterov", "sgd_dampening_weight_decay", "rmsprop_centered_momentum_wd",
                                   "adam_amsgrad", "adamw"])
-def test_flat_and_per_parameter_updates_agree(name, pattern, monkeypatch) -> None:
+def test_flat_and_per_parameter_updates_agree(name, pattern, numba_switch) -> None:
     cls, _, kwargs = CONFIGS[name]
     pattern = GRADIENT_PATTERN if pattern else None
     results = {}
     for mode in ("flat", "per_param", "fused"):
         if mode == "fused" and importlib.util.find_spec("numba") is None:
             continue
-        monkeypatch.setenv("GLASSNET_NUMBA", "1" if mode == "fused" else "0")
+        numba_switch("1" if mode == "fused" else "0")
         model = make_model(None)
         train(model, build(cls, model.parameters(), mode, **kwargs), np, PATTERN_STEPS, pattern)
         results[mode] = params_of(model)
@@ -337,10 +337,10 @@ def test_gradients_zeroed_in_place_still_step(torch, execution) -> None:
     assert_same_as_torch(model, tmodel)
 
 
-def test_compiled_step_is_one_pass_while_all_parameters_step_together(monkeypatch) -> None:
+def test_compiled_step_is_one_pass_while_all_parameters_step_together(numba_switch) -> None:
     """One kernel call over the whole buffer; one per run of same-step parameters once they differ."""
     pytest.importorskip("numba")
-    monkeypatch.setenv("GLASSNET_NUMBA", "1")
+    numba_switch("1")
     model = make_model(None)
     opt = optim.Adam(model.parameters())
     sizes = [p.size for p in model.parameters()]
@@ -609,8 +609,8 @@ def test_non_parameters_are_refused() -> None:
 
 
 @pytest.mark.parametrize("numba", ["1", "0"])
-def test_frozen_parameters_are_accepted_and_left_alone(numba, monkeypatch):
-    monkeypatch.setenv("GLASSNET_NUMBA", numba)
+def test_frozen_parameters_are_accepted_and_left_alone(numba, numba_switch):
+    numba_switch(numba)
     model = nn.MLP([3, 4, 2])
     model.layers[0].requires_grad_(False)
     frozen = {k: v.copy() for k, v in model.state_dict().items() if k.startswith("layers.0.")}

@@ -174,13 +174,16 @@ def scatter_add_rows(n_rows: int, index: Any, values: Any, xp: Any) -> Any:
 
 
 _compiled: Any = None  # glassnet.backend.numba_kernels once imported; False where numba is missing
+# GLASSNET_NUMBA=0 in the environment turns the compiled kernels off. It is read once, at import: reading it
+# costs most of a microsecond, too much for every op. Assign ``kernels_enabled`` to switch in a running process.
+kernels_enabled: bool = os.environ.get("GLASSNET_NUMBA") != "0"
 
 
 def kernels() -> ModuleType | None:
-    """The numba-compiled kernels (:mod:`glassnet.backend.numba_kernels`), or None: numba not installed, or the
-    environment variable ``GLASSNET_NUMBA`` is ``0`` (read at each call, so it can be switched)."""
+    """The numba-compiled kernels (:mod:`glassnet.backend.numba_kernels`), or None: numba not installed, or
+    turned off (``GLASSNET_NUMBA=0`` at start-up, or ``kernels_enabled = False``)."""
     global _compiled
-    if os.environ.get("GLASSNET_NUMBA") == "0":
+    if not kernels_enabled:
         return None
     if _compiled is None:
         try:
