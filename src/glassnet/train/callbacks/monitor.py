@@ -8,6 +8,7 @@ with the gradient and weight norms that :class:`~glassnet.train.History` records
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from typing import Any
 
@@ -198,7 +199,8 @@ class Monitor(Callback):
             self.probe, self._parts = whole[: self.probe_size, ...], []
 
     def _reduce_losses(self) -> None:
-        """Count the spikes among the losses kept so far, each against the mean of the SPIKE_WINDOW before it."""
+        """Count the spikes among the losses kept so far, each against the mean of the SPIKE_WINDOW finite losses
+        before it (plain Python: an epoch holds a few dozen losses, where NumPy's set-up costs more than the sums)."""
         if not self._losses:
             return
         if self._on_numpy:
@@ -207,20 +209,18 @@ class Monitor(Callback):
             xp = backend.namespace(self._weights[0].data)
             values = backend.to_numpy(xp.stack([xp.asarray(v) for v in self._losses])).astype(np.float64).tolist()
         self._losses = []
-        series = np.array([*self._window, *values])
-        series = series[np.isfinite(series)]
-        self._window.extend(series[-SPIKE_WINDOW:].tolist())
-        if series.size <= SPIKE_WINDOW:
-            return
-        sums = np.cumsum(series)
-        mean = (sums[SPIKE_WINDOW - 1:-1] - np.concatenate([[0.0], sums[:-SPIKE_WINDOW - 1]])) / SPIKE_WINDOW
-        later = series[SPIKE_WINDOW:]
-        usable = (mean > 0) & (later >= 0)
-        if usable.any():
-            ratio = later[usable] / mean[usable]
-            self._spikes += int(np.count_nonzero(ratio > SPIKE_FACTOR))
-            peak = float(ratio.max())
-            self._spike_max = peak if self._spike_max is None else max(self._spike_max, peak)
+        window, peak = self._window, self._spike_max
+        for value in values:
+            if not math.isfinite(value):
+                continue
+            if len(window) == SPIKE_WINDOW and value >= 0:
+                mean = sum(window) / SPIKE_WINDOW
+                if mean > 0:
+                    ratio = value / mean
+                    self._spikes += ratio > SPIKE_FACTOR
+                    peak = ratio if peak is None or ratio > peak else peak
+            window.append(value)
+        self._spike_max = peak
 
     # ---- resuming ---------------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
