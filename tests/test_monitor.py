@@ -304,3 +304,30 @@ def test_an_estimator_resumed_from_its_training_state_records_what_an_uninterrup
     keys = ("update_ratio", "dead_fraction", "loss_spikes", "loss_spike_max")
     assert [{k: r[k] for k in keys} for r in resumed.history_] == [{k: r[k] for k in keys} for r in full.history_]
     assert set(states[3]["monitor"]) == {"tail", "steps_since_measured"}  # the probe: the first training rows again
+
+
+def test_l_bfgs_fits_are_monitored_per_iteration_and_no_learning_rate_is_blamed():
+    from glassnet import MLPClassifier, diagnose
+    from glassnet.inspect.diagnosis import HIGH_UPDATE_RATIO
+
+    seen = []
+
+    class Weights(Callback):
+        def on_train_begin(self, state):
+            seen.append([layer.weight.data.copy() for layer in linear_layers(state.module)])
+
+        def on_epoch_end(self, state):
+            seen.append([layer.weight.data.copy() for layer in linear_layers(state.module)])
+
+    est = MLPClassifier((16,), solver="lbfgs", max_iter=40, random_state=0).fit(X, Y, callbacks=[Weights()])
+    history = est.history_
+    assert len(history) == len(seen) - 1 == est.n_iter_
+    for record, before, after in zip(history, seen, seen[1:], strict=False):  # each iteration, whole
+        expected = [np.linalg.norm(a - b) / np.linalg.norm(b) for a, b in zip(after, before, strict=True)]
+        assert record["update_ratio"] == pytest.approx(expected, rel=1e-5)
+        assert record["dead_fraction"][0] is not None
+    assert sum(r["loss_spikes"] for r in history) == 0  # line-search trials are not steps
+    # an iteration moved the weights by more than a stochastic step may (the rule's threshold), as L-BFGS's
+    # first iterations do, and yet there is no learning rate to blame
+    assert max(max(r["update_ratio"]) for r in history) > HIGH_UPDATE_RATIO
+    assert not [f for f in diagnose(est) if f.kind.startswith("lr_")]

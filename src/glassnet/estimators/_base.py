@@ -423,8 +423,9 @@ class BaseMLP(CallbackSupportMixin, BaseEstimator):
         self._rules, self._split_rows = rules, split
         loop.run(self.max_iter)
 
-    def _watchers(self, X: Any, xp: Any, dtype: Any, resume: dict | None) -> list[Callback]:
-        """With ``monitor``: the gradient-health monitor (its probe: the first 256 training rows) and the NaN guard;
+    def _watchers(self, X: Any, xp: Any, dtype: Any, resume: dict | None, guard: bool = True) -> list[Callback]:
+        """With ``monitor``: the gradient-health monitor (its probe: the first 256 training rows) and, with
+        ``guard``, the NaN guard (not for L-BFGS, whose line search may try overflowing points and back off);
         a resumed fit gives the monitor back the losses it had seen last."""
         self._monitor = None
         if not self.monitor:
@@ -432,7 +433,7 @@ class BaseMLP(CallbackSupportMixin, BaseEstimator):
         self._monitor = Monitor(probe=take_rows(X, slice(0, min(256, X.shape[0])), xp, dtype))
         if resume is not None and "monitor" in resume:
             self._monitor.load_state_dict(resume["monitor"])
-        return [self._monitor, NaNGuard(advice=NAN_ADVICE)]
+        return [self._monitor, NaNGuard(advice=NAN_ADVICE)] if guard else [self._monitor]
 
     def _fit_lbfgs(self, X: Any, Y: np.ndarray, sw: np.ndarray | None, callbacks: Any) -> None:
         xp = self._namespace()
@@ -443,8 +444,8 @@ class BaseMLP(CallbackSupportMixin, BaseEstimator):
         rules = LBFGSRules(self, penalty.weights, callbacks=functions)
         optimizer = LBFGS(self.module_.parameters(), max_fun=self.max_fun, tol=self.tol)
         loop = Loop(self.module_, HEADS[self.out_activation_].loss, optimizer, source,
-                    callbacks=[*([penalty] if penalty.active else []), rules, *loop_callbacks], rng=self._rng,
-                    history=self.history_)
+                    callbacks=[*([penalty] if penalty.active else []), *self._watchers(X, xp, dtype, None, guard=False),
+                               rules, *loop_callbacks], rng=self._rng, history=self.history_)
         self.n_iter_ = 0
         self._rules = None  # L-BFGS keeps no state to resume from
         loop.run(self.max_iter)

@@ -248,7 +248,14 @@ def _update_ratios(run: _Run) -> list[tuple[dict[str, Any], int, float]]:
     return out
 
 
+def _has_lr(run: _Run) -> bool:
+    """Whether the run had a learning rate to blame (L-BFGS has none: its line search sizes each step)."""
+    return any(r.get("lr") is not None for r in run.history)
+
+
 def _lr_high(run: _Run) -> list[Finding]:
+    if not _has_lr(run):
+        return []
     suggestion = "lower the learning rate tenfold (learning_rate_init, --lr), or find one with gn.lr_find / glassnet " \
                  "lr-find"
     ratios = _update_ratios(run)
@@ -295,6 +302,8 @@ def _relative_gradients(run: _Run) -> list[float]:
 
 
 def _lr_low(run: _Run) -> list[Finding]:
+    if not _has_lr(run):
+        return []
     ratios = _update_ratios(run)
     gradients = _relative_gradients(run)
     if not ratios or len(run.complete) < 2 or not gradients:

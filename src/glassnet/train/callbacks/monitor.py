@@ -51,6 +51,10 @@ class Monitor(Callback):
     every step. Per batch the monitor keeps the batch's loss and compares a step count. It reads the
     model and never changes it: the weights, the random streams and the order of operations are
     those of a run without it. Put it before callbacks that read the epoch's record.
+
+    Under an optimizer that drives the loop itself (:class:`~glassnet.train.LBFGS`), an epoch is one
+    iteration: its update ratio spans the whole iteration, every iteration is measured, and loss spikes
+    are counted among the iterations' losses, not among the trial points of a line search.
     """
 
     def __init__(self, every: int | None = None, probe: Any = None, probe_size: int = 256) -> None:
@@ -74,11 +78,13 @@ class Monitor(Callback):
         self._spikes, self._spike_max = 0, None
         self._records = 0
         self._next = 0
+        self._driven = False
 
     # ---- the loop's phases ------------------------------------------------------------------------
     def on_train_begin(self, state: Any) -> None:
         self._weights = [layer.weight for layer in linear_layers(state.module)]
         self._on_numpy = not self._weights or backend.is_numpy(self._weights[0].xp)
+        self._driven = getattr(state.optimizer, "drive", None) is not None  # L-BFGS runs the loop's epochs itself
         if isinstance(self.probe, np.ndarray) and not self._on_numpy:  # a resumed run's probe, saved on the host
             self.probe = backend.asarray(self.probe, like=self._weights[0].data)
         self._parts, self._losses, self._ratios = [], [], []
@@ -95,17 +101,28 @@ class Monitor(Callback):
     def on_epoch_begin(self, state: Any) -> None:
         self._records = len(state.history)
         self._spikes, self._spike_max = 0, None
+        if self._driven:  # an iteration of L-BFGS: measured whole, however many evaluations its line search takes
+            self._take_snapshot(state.step)
+            return
         if self.every is None and (self._measured is None or state.step - self._measured >= MIN_STEPS):
             self._take_snapshot(state.step + 1)
             self._schedule(state.step)
 
     def on_batch_end(self, state: Any) -> None:
+        if self._driven:  # a trial point of a line search: neither a step nor a loss of the run
+            if self.probe is None:
+                self._collect(state.batch.x)
+            return
         self._losses.append(state.loss)
         if state.step >= self._next:
             self._act(state)
 
     def on_epoch_end(self, state: Any) -> None:
         self._step = state.step
+        if self._driven:
+            self._losses.append(state.metrics["loss"])
+            if self._snapshot is not None:
+                self._measure()
         if self.probe is None and self._parts:  # fewer rows than probe_size in the whole epoch
             self.probe = self._parts[0] if len(self._parts) == 1 else backend.namespace(self._parts[0]).concat(
                 self._parts, axis=0)
