@@ -13,18 +13,11 @@ from benchmarks.cli_defaults import CASES, DATA, SEEDS, Case, run_glassnet, scor
 
 from glassnet.cli import main  # noqa: E402
 
-# every case on seeds 0-2 (about three minutes; `python -m benchmarks.cli_defaults` prints the table). One held-out row
-# is worth 1/30 on iris and 1/69 on penguins, and which boundary rows a seed's initial weights get right is luck:
-KNOWN_MISSES = {
-    "iris": "one held-out row of 90 (seed 0); equal means over seeds 0-5",
-    "penguins.csv": "one held-out row of 69 on seeds 0 and 1 (a penguin with every measurement missing; an Adelie "
-                    "on Dream); 0.0097 behind over seeds 0-5",
-    "barley.csv": "R² on 24 held-out rows, the epoch count chosen on 19 validation rows",
-    "modechoice.csv": "2-3 held-out rows of 168 a seed; 0.007 behind over seeds 0-5",
-}
-MISS_GUARD = 0.03
-
-
+# every case on seeds 0-2 (about three minutes; `python -m benchmarks.cli_defaults` prints the table). Where a seed
+# holds out fewer than 200 rows, one row is worth more than 0.005 of a three-seed mean, and which boundary rows come
+# out right depends on the seed's initial weights (scikit-learn's own MLP spreads by 0.03 on iris and modechoice over
+# six initial weights on one split): a case behind there is judged again on ten seeds, 0-9.
+MORE_SEEDS, SMALL_HELD_OUT = tuple(range(10)), 200
 def glassnet(*args):
     try:
         return main([str(a) for a in args])
@@ -39,11 +32,19 @@ def _run(tmp_path, name, target, options, seed, *extra):
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_the_defaults_reach_scikit_learns_mlp(tmp_path, case):
-    ours = np.mean([score(run_glassnet(case, seed, tmp_path / str(seed))) for seed in SEEDS])
-    theirs = np.mean([sklearn_score(case, seed) for seed in SEEDS])
-    if case.name in KNOWN_MISSES and theirs - MISS_GUARD <= ours < theirs - 0.01:
-        pytest.xfail(f"{ours:.3f} against scikit-learn's {theirs:.3f}: {KNOWN_MISSES[case.name]}")
-    assert ours >= theirs - 0.01, (ours, theirs)
+    ours, theirs = {}, {}
+
+    def judge(seeds):
+        for seed in set(seeds) - set(ours):
+            ours[seed] = score(run_glassnet(case, seed, tmp_path / str(seed)))
+            theirs[seed] = sklearn_score(case, seed)
+        return np.mean([ours[s] for s in seeds]), np.mean([theirs[s] for s in seeds])
+
+    mean, baseline = judge(SEEDS)
+    config = json.loads((tmp_path / str(SEEDS[0]) / "config.json").read_text())
+    if mean < baseline - 0.01 and config["data"]["rows"] * config["run"]["test_fraction"] < SMALL_HELD_OUT:
+        mean, baseline = judge(MORE_SEEDS)
+    assert mean >= baseline - 0.01, (ours, theirs)
 
 
 def test_the_end_of_training_says_why_it_stopped_and_small_tables_train_anew_on_all_rows(tmp_path, capsys):
