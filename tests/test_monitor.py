@@ -325,7 +325,8 @@ def test_l_bfgs_fits_are_monitored_per_iteration_and_no_learning_rate_is_blamed(
     for record, before, after in zip(history, seen, seen[1:], strict=False):  # each iteration, whole
         expected = [np.linalg.norm(a - b) / np.linalg.norm(b) for a, b in zip(after, before, strict=True)]
         assert record["update_ratio"] == pytest.approx(expected, rel=1e-5)
-        assert record["dead_fraction"][0] is not None
+    probed = [r["epoch"] for r in history if r["dead_fraction"][0] is not None]
+    assert probed == [1, len(history)]  # the probe pass: first, then 200 evaluations apart (not reached), and last
     assert sum(r["loss_spikes"] for r in history) == 0  # line-search trials are not steps
     # an iteration moved the weights by more than a stochastic step may (the rule's threshold), as L-BFGS's
     # first iterations do, and yet there is no learning rate to blame

@@ -53,8 +53,9 @@ class Monitor(Callback):
     those of a run without it. Put it before callbacks that read the epoch's record.
 
     Under an optimizer that drives the loop itself (:class:`~glassnet.train.LBFGS`), an epoch is one
-    iteration: its update ratio spans the whole iteration, every iteration is measured, and loss spikes
-    are counted among the iterations' losses, not among the trial points of a line search.
+    iteration: its update ratio spans the whole iteration and every iteration's is measured, the activation
+    statistics are taken at least 200 evaluations apart (and at the end), and loss spikes are counted among
+    the iterations' losses, not among the trial points of a line search.
     """
 
     def __init__(self, every: int | None = None, probe: Any = None, probe_size: int = 256) -> None:
@@ -79,12 +80,14 @@ class Monitor(Callback):
         self._records = 0
         self._next = 0
         self._driven = False
+        self._probed: int | None = None  # under L-BFGS: the step of the last activation statistics
 
     # ---- the loop's phases ------------------------------------------------------------------------
     def on_train_begin(self, state: Any) -> None:
         self._weights = [layer.weight for layer in linear_layers(state.module)]
         self._on_numpy = not self._weights or backend.is_numpy(self._weights[0].xp)
         self._driven = getattr(state.optimizer, "drive", None) is not None  # L-BFGS runs the loop's epochs itself
+        self._probed = None
         if isinstance(self.probe, np.ndarray) and not self._on_numpy:  # a resumed run's probe, saved on the host
             self.probe = backend.asarray(self.probe, like=self._weights[0].data)
         self._parts, self._losses, self._ratios = [], [], []
@@ -130,8 +133,11 @@ class Monitor(Callback):
         self._reduce_losses()
         none = [None] * len(self._weights)
         measured = bool(self._ratios)
+        probed = measured and not (self._driven and self._probed is not None and state.step - self._probed < MIN_STEPS)
+        if probed and self._driven:
+            self._probed = state.step
         stats = {"update_ratio": self._mean_ratios() if measured else none,
-                 **(self.activation_stats(state.module) if measured else
+                 **(self.activation_stats(state.module) if probed else
                     {"dead_fraction": none, "saturated_fraction": list(none)}),
                  "loss_spikes": self._spikes, "loss_spike_max": self._spike_max}
         self._ratios = []
