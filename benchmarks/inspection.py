@@ -15,7 +15,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from .harness import Config, Prepare, Row, optional_module, rows_from
-from .nets import init_weights
+from .nets import glassnet_mlp, init_weights
 
 SIZES = [64, 100, 10]
 STEPS_IG, STEPS_PGD, EPS = 50, 10, 0.1
@@ -34,11 +34,7 @@ def _glassnet(task: str, x: np.ndarray, y: np.ndarray) -> Prepare:
     import glassnet as gn
 
     def prepare():
-        model = gn.nn.MLP(SIZES, rng=0)
-        for layer, (w, b) in zip([m for m in model.modules() if isinstance(m, gn.nn.Linear)], init_weights(SIZES, 1),
-                                 strict=True):
-            layer.weight.data[...] = w
-            layer.bias.data[...] = b
+        model = glassnet_mlp(SIZES, init_weights(SIZES, 1))
         if task == "integrated-gradients":
             return lambda: gn.explain.integrated_gradients(model, x, steps=STEPS_IG).values
         return lambda: gn.robust.pgd(model, x, y, EPS, steps=STEPS_PGD, clip=(0.0, 1.0), rng=0)

@@ -10,7 +10,7 @@ batch 4, 256 samples, real epochs of 64 steps so that the monitor's per-epoch wo
 from __future__ import annotations
 
 from .harness import Config, Prepare, Row, optional_module, rows_from
-from .nets import BETAS, EPS, LR, Problem
+from .nets import Problem, glassnet_model
 from .training import mnist_problem, problem
 
 VARIANTS = ("loop", "loop+monitor", "loop+monitor+guard")
@@ -23,18 +23,10 @@ def tiny_epochs(cfg: Config) -> tuple[Problem, int]:
 
 def _prepare(p: Problem, epochs: int, variant: str) -> Prepare:
     import glassnet as gn
-    import glassnet.functional as F
     from glassnet.data import ArraySource
 
-    loss_fn = F.cross_entropy if p.loss == "ce" else F.mse_loss
-
     def prepare():
-        model = gn.nn.MLP(p.sizes, activation="relu")
-        linears = [m for m in model.modules() if isinstance(m, gn.nn.Linear)]
-        for layer, (w, b) in zip(linears, p.weights, strict=True):
-            layer.weight.data[...] = w
-            layer.bias.data[...] = b
-        opt = gn.optim.Adam(model.parameters(), lr=LR, betas=BETAS, eps=EPS)
+        model, opt, loss_fn = glassnet_model(p)
         callbacks = []
         if variant != "loop":
             callbacks.append(gn.train.Monitor(probe=p.x[:256]))

@@ -103,20 +103,33 @@ def _step_loop(model: Any, opt: Any, loss_fn: Any, x: Any, y: Any, batches: Batc
 
 
 # ---- glassnet --------------------------------------------------------------------------------
-def glassnet_loop(p: Problem, batches: Batches) -> Prepare:
-    """glassnet's MLP and Adam in the loop its users write."""
+def glassnet_mlp(sizes: tuple[int, ...], weights: list) -> Any:
+    """glassnet's ReLU MLP of ``sizes`` holding ``weights`` ((W, b) per layer), the other libraries' start."""
+    import glassnet as gn
+
+    model = gn.nn.MLP(sizes, activation="relu")
+    linears = [m for m in model.modules() if isinstance(m, gn.nn.Linear)]
+    for layer, (w, b) in zip(linears, weights, strict=True):
+        layer.weight.data[...] = w
+        layer.bias.data[...] = b
+    return model
+
+
+def glassnet_model(p: Problem) -> tuple[Any, Any, Any]:
+    """glassnet's MLP with the problem's initial weights, its Adam and its loss function."""
     import glassnet as gn
     import glassnet.functional as F
 
-    loss_fn = F.cross_entropy if p.loss == "ce" else F.mse_loss
+    model = glassnet_mlp(p.sizes, p.weights)
+    opt = gn.optim.Adam(model.parameters(), lr=LR, betas=BETAS, eps=EPS)
+    return model, opt, F.cross_entropy if p.loss == "ce" else F.mse_loss
+
+
+def glassnet_loop(p: Problem, batches: Batches) -> Prepare:
+    """glassnet's MLP and Adam in the loop its users write."""
 
     def prepare():
-        model = gn.nn.MLP(p.sizes, activation="relu")
-        linears = [m for m in model.modules() if isinstance(m, gn.nn.Linear)]
-        for layer, (w, b) in zip(linears, p.weights, strict=True):
-            layer.weight.data[...] = w
-            layer.bias.data[...] = b
-        opt = gn.optim.Adam(model.parameters(), lr=LR, betas=BETAS, eps=EPS)
+        model, opt, loss_fn = glassnet_model(p)
         return _step_loop(model, opt, loss_fn, p.x, p.y, batches)
 
     return prepare
